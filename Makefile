@@ -1,0 +1,35 @@
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench fuzz lint schema clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/creditmeter migrate
+	$(BIN)/creditmeter seed
+	$(BIN)/creditmeter serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.record_usage
+
+lint: $(STAMP)
+	$(BIN)/ruff check domain persistence api tests bench
+	$(BIN)/mypy
+
+schema: $(STAMP)
+	$(BIN)/creditmeter export-schema > schema.graphql
+
+clean:
+	rm -rf $(VENV) creditmeter.db

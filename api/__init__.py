@@ -1,0 +1,1 @@
+"""creditmeter's GraphQL API: strawberry on starlette."""

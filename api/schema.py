@@ -1,0 +1,104 @@
+"""The schema: Query and Mutation assembled from the feature modules, hardened."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from api import accounts as accounts_api
+from api import catalogue as catalogue_api
+from api import keys as keys_api
+from api import usage as usage_api
+from api.scalars import SCALARS
+from api.types import AIModel, Account, AccountConnection, ApiKeyInfo, BillingSettings, OperationConfig
+from domain.errors import BillingError
+
+log = logging.getLogger("creditmeter.api")
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+
+
+@strawberry.type
+class Query:
+    models: list[AIModel] = strawberry.field(resolver=catalogue_api.models)
+    model: AIModel | None = strawberry.field(resolver=catalogue_api.model)
+    model_history: list[AIModel] = strawberry.field(resolver=catalogue_api.model_history)
+    operations: list[OperationConfig] = strawberry.field(resolver=catalogue_api.operations)
+    billing_settings: BillingSettings = strawberry.field(resolver=catalogue_api.billing_settings)
+    account: Account | None = strawberry.field(resolver=accounts_api.account)
+    accounts: AccountConnection = strawberry.field(resolver=accounts_api.accounts)
+    me: Account | None = strawberry.field(
+        resolver=accounts_api.me, description="The account that the calling key belongs to (ACCOUNT keys)."
+    )
+    quote: usage_api.QuoteResult = strawberry.field(resolver=usage_api.quote)  # type: ignore[valid-type]
+    api_keys: list[ApiKeyInfo] = strawberry.field(resolver=keys_api.api_keys)
+
+
+@strawberry.type
+class Mutation:
+    record_usage: usage_api.RecordUsageResult = strawberry.mutation(resolver=usage_api.record_usage)  # type: ignore[valid-type]
+    record_usage_batch: list[usage_api.RecordUsageResult] = strawberry.mutation(  # type: ignore[valid-type]
+        resolver=usage_api.record_usage_batch, description="At most 1000 inputs; each is its own result, in order."
+    )
+    create_account: accounts_api.AccountResult = strawberry.mutation(resolver=accounts_api.create_account)  # type: ignore[valid-type]
+    update_account_settings: accounts_api.AccountResult = strawberry.mutation(  # type: ignore[valid-type]
+        resolver=accounts_api.update_account_settings
+    )
+    add_credits: accounts_api.AddCreditsResult = strawberry.mutation(resolver=accounts_api.add_credits)  # type: ignore[valid-type]
+    upsert_model: catalogue_api.ModelResult = strawberry.mutation(  # type: ignore[valid-type]
+        resolver=catalogue_api.upsert_model, description="Create a model, or a new price version of an existing one."
+    )
+    set_model_active: catalogue_api.ModelResult = strawberry.mutation(resolver=catalogue_api.set_model_active)  # type: ignore[valid-type]
+    set_default_model: catalogue_api.ModelResult = strawberry.mutation(resolver=catalogue_api.set_default_model)  # type: ignore[valid-type]
+    upsert_operation: catalogue_api.OperationResult = strawberry.mutation(resolver=catalogue_api.upsert_operation)  # type: ignore[valid-type]
+    update_billing_settings: catalogue_api.BillingSettingsResult = strawberry.mutation(  # type: ignore[valid-type]
+        resolver=catalogue_api.update_billing_settings
+    )
+    create_api_key: keys_api.ApiKeyResult = strawberry.mutation(resolver=keys_api.create_api_key)  # type: ignore[valid-type]
+    revoke_api_key: keys_api.RevokeApiKeyResult = strawberry.mutation(resolver=keys_api.revoke_api_key)  # type: ignore[valid-type]
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Expected refusals and GraphQL's own errors keep their message; anything else is a bug."""
+    original = error.original_error
+    if original is None or isinstance(original, BillingError):
+        return False
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return True
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    extensions: list[object] = [
+        ParserCache(maxsize=1024),
+        ValidationCache(maxsize=1024),
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error"),
+    ]
+    if production:
+        from strawberry.extensions import DisableIntrospection
+
+        extensions.append(DisableIntrospection())
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,  # type: ignore[arg-type]
+        config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=production),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,1 @@
+"""creditmeter's billing rules, in plain Python (stdlib only)."""

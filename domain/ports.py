@@ -1,0 +1,122 @@
+"""The ports the services need. Adapters implement them; fakes in tests/ do too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, Self
+
+from domain.catalogue import Catalogue
+from domain.model import (
+    Account,
+    ApiKey,
+    BillingSettings,
+    LedgerEntry,
+    ModelVersion,
+    OperationConfig,
+    Page,
+    UsageRecord,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """An aware UTC datetime."""
+
+
+class AccountRepository(Protocol):
+    def get(self, account_id: str) -> Account | None: ...
+
+    def add(self, account: Account) -> None: ...
+
+    def set_default_models(self, account_id: str, text: str | None, image: str | None) -> None: ...
+
+    def change_balance(self, account_id: str, delta: Decimal) -> Decimal | None:
+        """Add `delta` atomically unless the balance would go below zero; the new balance, or None."""
+
+    def list(self, first: int, after: str | None) -> Page: ...
+
+
+class CatalogueRepository(Protocol):
+    def snapshot(self) -> Catalogue:
+        """The catalogue as committed, consistent with the current transaction."""
+
+    def add_version(self, version: ModelVersion) -> ModelVersion: ...
+
+    def set_flags(self, name: str, *, is_active: bool | None = None, is_default: bool | None = None) -> None:
+        """Set a model's flags; making one the default clears the default of its type elsewhere."""
+
+    def save_operation(self, operation: OperationConfig) -> None: ...
+
+    def save_settings(self, settings: BillingSettings) -> None: ...
+
+
+class UsageRepository(Protocol):
+    def add(self, record: UsageRecord) -> int | None:
+        """Insert; the new id, or None when the idempotency key is already taken."""
+
+    def by_key(self, idempotency_key: str) -> UsageRecord | None: ...
+
+    def get(self, usage_id: int) -> UsageRecord | None: ...
+
+    def list_for_account(
+        self, account_id: str, first: int, after: str | None, start: datetime | None, end: datetime | None
+    ) -> Page: ...
+
+
+class LedgerRepository(Protocol):
+    def add(self, entry: LedgerEntry) -> int | None:
+        """Insert; the new id, or None when the idempotency key is already taken."""
+
+    def by_key(self, idempotency_key: str) -> LedgerEntry | None: ...
+
+    def for_usage(self, usage_id: int) -> LedgerEntry | None: ...
+
+    def list_for_account(self, account_id: str, first: int, after: str | None) -> Page: ...
+
+
+class RollupRepository(Protocol):
+    def add(self, record: UsageRecord) -> None:
+        """Fold one usage into the report aggregates, in the caller's transaction."""
+
+
+class ApiKeyRepository(Protocol):
+    def add(self, key: ApiKey) -> None: ...
+
+    def by_hash(self, secret_hash: str) -> ApiKey | None: ...
+
+    def get(self, key_id: str) -> ApiKey | None: ...
+
+    def list(self) -> list[ApiKey]: ...
+
+    def revoke(self, key_id: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Rolls back on exit unless `commit()` was called."""
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def catalogue(self) -> CatalogueRepository: ...
+
+    @property
+    def usage(self) -> UsageRepository: ...
+
+    @property
+    def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def rollups(self) -> RollupRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...

@@ -1,0 +1,1 @@
+"""SQL adapters for the domain's ports: SQLite (embedded default) and PostgreSQL."""

@@ -1,0 +1,428 @@
+"""Repositories: SQLAlchemy Core on one connection, rows mapped to domain objects by hand.
+
+Core rather than the ORM: recordUsage is the hot path and runs a handful of statements
+whose compiled forms SQLAlchemy caches; no identity map, no unit-of-work flush.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.catalogue import Catalogue, ModelFlags
+from domain.errors import InvalidInput
+from domain.model import (
+    Account,
+    ApiKey,
+    BillingSettings,
+    CreditUnit,
+    LedgerEntry,
+    ModelType,
+    ModelVersion,
+    OperationConfig,
+    Page,
+    Role,
+    TokenCounts,
+    TransactionKind,
+    UsageRecord,
+)
+from domain.money import RoundingMode
+from persistence import cursors
+from persistence.tables import (
+    AccountRow,
+    ApiKeyRow,
+    BillingSettingsRow,
+    HourlyRollupRow,
+    ModelRow,
+    ModelVersionRow,
+    OperationRow,
+    TransactionRow,
+    UsageRow,
+)
+
+accounts = AccountRow.__table__  # type: ignore[attr-defined]
+models = ModelRow.__table__  # type: ignore[attr-defined]
+versions = ModelVersionRow.__table__  # type: ignore[attr-defined]
+operations = OperationRow.__table__  # type: ignore[attr-defined]
+settings_table = BillingSettingsRow.__table__  # type: ignore[attr-defined]
+usage = UsageRow.__table__  # type: ignore[attr-defined]
+transactions = TransactionRow.__table__  # type: ignore[attr-defined]
+api_keys = ApiKeyRow.__table__  # type: ignore[attr-defined]
+hourly = HourlyRollupRow.__table__  # type: ignore[attr-defined]
+
+DEFAULT_SETTINGS = BillingSettings()
+
+
+def insert_for(connection: Connection) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+# ---------------------------------------------------------------- accounts
+
+
+class SqlAccountRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get(self, account_id: str) -> Account | None:
+        row = self._connection.execute(select(accounts).where(accounts.c.id == account_id)).first()
+        return _account(row) if row else None
+
+    def add(self, account: Account) -> None:
+        self._connection.execute(
+            accounts.insert().values(
+                id=account.id, name=account.name, balance=account.balance, created_at=account.created_at,
+                default_text_model=account.default_text_model, default_image_model=account.default_image_model,
+            )
+        )
+
+    def set_default_models(self, account_id: str, text: str | None, image: str | None) -> None:
+        self._connection.execute(
+            update(accounts).where(accounts.c.id == account_id)
+            .values(default_text_model=text, default_image_model=image)
+        )
+
+    def change_balance(self, account_id: str, delta: Decimal) -> Decimal | None:
+        # One conditional statement: atomic on PostgreSQL (row lock) and SQLite (write lock).
+        row = self._connection.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id, accounts.c.balance + delta >= 0)
+            .values(balance=accounts.c.balance + delta)
+            .returning(accounts.c.balance)
+        ).first()
+        return row[0] if row else None
+
+    def list(self, first: int, after: str | None) -> Page:
+        limit = cursors.page_size(first)
+        query = select(accounts).order_by(accounts.c.created_at, accounts.c.id).limit(limit + 1)
+        if after:
+            created, account_id = cursors.decode(after, 2)
+            try:
+                created_at = datetime.fromisoformat(created)
+            except ValueError:
+                raise InvalidInput("not a cursor this API gave out", field="after") from None
+            query = query.where(
+                or_(accounts.c.created_at > created_at,
+                    and_(accounts.c.created_at == created_at, accounts.c.id > account_id))
+            )
+        rows = self._connection.execute(query).all()
+        items = [_account(row) for row in rows[:limit]]
+        marks = [cursors.encode(item.created_at.isoformat(), item.id) for item in items]
+        return Page(items, marks, len(rows) > limit)
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id, name=row.name, balance=row.balance, created_at=row.created_at,
+        default_text_model=row.default_text_model, default_image_model=row.default_image_model,
+    )
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+class CatalogueCache:
+    """The last committed catalogue this process loaded, keyed by its generation."""
+
+    def __init__(self) -> None:
+        self.catalogue: Catalogue | None = None
+
+
+class SqlCatalogueRepository:
+    def __init__(self, connection: Connection, cache: CatalogueCache) -> None:
+        self._connection = connection
+        self._cache = cache
+        self._dirty = False  # this transaction changed the catalogue: never share what it sees
+
+    def snapshot(self) -> Catalogue:
+        generation = self._connection.execute(
+            select(settings_table.c.catalogue_generation).where(settings_table.c.id == 1)
+        ).scalar()
+        cached = self._cache.catalogue
+        if not self._dirty and cached is not None and generation is not None and cached.generation == generation:
+            return cached
+        catalogue = self._load(generation or 0)
+        if not self._dirty and generation is not None:
+            self._cache.catalogue = catalogue
+        return catalogue
+
+    def _load(self, generation: int) -> Catalogue:
+        flags = {
+            row.name: ModelFlags(ModelType(row.model_type), row.is_active, row.is_default)
+            for row in self._connection.execute(select(models))
+        }
+        history: dict[str, list[ModelVersion]] = {}
+        for row in self._connection.execute(select(versions).order_by(versions.c.name, versions.c.version)):
+            history.setdefault(row.name, []).append(_version(row))
+        ops = {row.operation_type: _operation(row) for row in self._connection.execute(select(operations))}
+        row = self._connection.execute(select(settings_table).where(settings_table.c.id == 1)).first()
+        settings = (
+            BillingSettings(RoundingMode(row.rounding_mode), row.credit_decimal_places, row.credit_price_usd)
+            if row else DEFAULT_SETTINGS
+        )
+        return Catalogue(history, flags, ops, settings, generation)
+
+    def add_version(self, version: ModelVersion) -> ModelVersion:
+        if version.version == 1:
+            self._connection.execute(
+                models.insert().values(name=version.name, model_type=version.model_type.value,
+                                       is_active=True, is_default=False)
+            )
+        new_id = self._connection.execute(
+            versions.insert().values(
+                name=version.name, version=version.version, display_name=version.display_name,
+                provider=version.provider, model_type=version.model_type.value,
+                tokens_per_credit=version.tokens_per_credit,
+                input_price_per_million=version.input_price_per_million,
+                output_price_per_million=version.output_price_per_million,
+                cached_input_price_per_million=version.cached_input_price_per_million,
+                cache_write_price_per_million=version.cache_write_price_per_million,
+                price_per_image=version.price_per_image, effective_from=version.effective_from,
+            ).returning(versions.c.id)
+        ).scalar_one()
+        self._changed()
+        return ModelVersion(**{**_fields(version), "id": new_id})
+
+    def set_flags(self, name: str, *, is_active: bool | None = None, is_default: bool | None = None) -> None:
+        if is_default:
+            model_type = self._connection.execute(select(models.c.model_type).where(models.c.name == name)).scalar()
+            self._connection.execute(
+                update(models).where(models.c.model_type == model_type, models.c.name != name)
+                .values(is_default=False)
+            )
+        values = {k: v for k, v in (("is_active", is_active), ("is_default", is_default)) if v is not None}
+        if values:
+            self._connection.execute(update(models).where(models.c.name == name).values(**values))
+        self._changed()
+
+    def save_operation(self, operation: OperationConfig) -> None:
+        values = dict(
+            model_type=operation.model_type.value, unit=operation.unit.value,
+            credits_cost=operation.credits_cost, default_model=operation.default_model,
+            is_active=operation.is_active,
+        )
+        statement = insert_for(self._connection)(operations).values(operation_type=operation.operation_type, **values)
+        self._connection.execute(statement.on_conflict_do_update(index_elements=["operation_type"], set_=values))
+        self._changed()
+
+    def save_settings(self, settings: BillingSettings) -> None:
+        values = dict(
+            rounding_mode=settings.rounding_mode.value,
+            credit_decimal_places=settings.credit_decimal_places,
+            credit_price_usd=settings.credit_price_usd,
+        )
+        statement = insert_for(self._connection)(settings_table).values(id=1, catalogue_generation=1, **values)
+        self._connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_={**values, "catalogue_generation": settings_table.c.catalogue_generation + 1},
+            )
+        )
+        self._dirty = True
+
+    def _changed(self) -> None:
+        self._connection.execute(
+            update(settings_table).where(settings_table.c.id == 1)
+            .values(catalogue_generation=settings_table.c.catalogue_generation + 1)
+        )
+        self._dirty = True
+
+
+def _fields(version: ModelVersion) -> dict[str, Any]:
+    return {name: getattr(version, name) for name in ModelVersion.__slots__}  # type: ignore[attr-defined]
+
+
+def _version(row: Row[Any]) -> ModelVersion:
+    return ModelVersion(
+        id=row.id, name=row.name, display_name=row.display_name, provider=row.provider,
+        model_type=ModelType(row.model_type), tokens_per_credit=row.tokens_per_credit,
+        input_price_per_million=row.input_price_per_million,
+        output_price_per_million=row.output_price_per_million,
+        cached_input_price_per_million=row.cached_input_price_per_million,
+        cache_write_price_per_million=row.cache_write_price_per_million,
+        price_per_image=row.price_per_image, version=row.version, effective_from=row.effective_from,
+    )
+
+
+def _operation(row: Row[Any]) -> OperationConfig:
+    return OperationConfig(
+        operation_type=row.operation_type, model_type=ModelType(row.model_type), unit=CreditUnit(row.unit),
+        credits_cost=row.credits_cost, default_model=row.default_model, is_active=row.is_active,
+    )
+
+
+# ---------------------------------------------------------------- usage
+
+
+class SqlUsageRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, record: UsageRecord) -> int | None:
+        counts = record.counts
+        statement = insert_for(self._connection)(usage).values(
+            idempotency_key=record.idempotency_key, request_hash=record.request_hash,
+            account_id=record.account_id, operation_type=record.operation_type,
+            model_version_id=record.model_version_id, model_name=record.model_name,
+            tokens_input=counts.tokens_input, tokens_output=counts.tokens_output,
+            tokens_cached_input=counts.tokens_cached_input, tokens_cache_write=counts.tokens_cache_write,
+            tokens_reasoning=counts.tokens_reasoning, images=counts.images,
+            credits_used=record.credits_used, cost_usd_input=record.cost_usd_input,
+            cost_usd_output=record.cost_usd_output, cost_usd_total=record.cost_usd_total,
+            success=record.success, tokens_estimated=record.tokens_estimated,
+            occurred_at=record.occurred_at, recorded_at=record.recorded_at, metadata=record.metadata,
+        )
+        statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(usage.c.id)
+        return self._connection.execute(statement).scalar()
+
+    def by_key(self, idempotency_key: str) -> UsageRecord | None:
+        row = self._connection.execute(select(usage).where(usage.c.idempotency_key == idempotency_key)).first()
+        return usage_record(row) if row else None
+
+    def get(self, usage_id: int) -> UsageRecord | None:
+        row = self._connection.execute(select(usage).where(usage.c.id == usage_id)).first()
+        return usage_record(row) if row else None
+
+    def list_for_account(
+        self, account_id: str, first: int, after: str | None, start: datetime | None, end: datetime | None
+    ) -> Page:
+        limit = cursors.page_size(first)
+        query = select(usage).where(usage.c.account_id == account_id)
+        if start is not None:
+            query = query.where(usage.c.occurred_at >= start)
+        if end is not None:
+            query = query.where(usage.c.occurred_at < end)
+        return _id_page(self._connection, query, usage.c.id, first=limit, after=after, to_domain=usage_record)
+
+
+def usage_record(row: Row[Any]) -> UsageRecord:
+    return UsageRecord(
+        id=row.id, idempotency_key=row.idempotency_key, request_hash=row.request_hash,
+        account_id=row.account_id, operation_type=row.operation_type,
+        model_version_id=row.model_version_id, model_name=row.model_name,
+        counts=TokenCounts(row.tokens_input, row.tokens_output, row.tokens_cached_input,
+                           row.tokens_cache_write, row.tokens_reasoning, row.images),
+        credits_used=row.credits_used, cost_usd_input=row.cost_usd_input, cost_usd_output=row.cost_usd_output,
+        success=row.success, tokens_estimated=row.tokens_estimated, occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at, metadata=row.metadata,
+    )
+
+
+def _id_page(connection: Connection, query: Any, id_column: Any, *, first: int, after: str | None,
+             to_domain: Any) -> Page:
+    """Newest first by id: ids only grow, so concurrent inserts never shift a later page."""
+    if after:
+        query = query.where(id_column < cursors.decode_id(after))
+    rows = connection.execute(query.order_by(id_column.desc()).limit(first + 1)).all()
+    items = [to_domain(row) for row in rows[:first]]
+    return Page(items, [cursors.encode(item.id) for item in items], len(rows) > first)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+class SqlLedgerRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, entry: LedgerEntry) -> int | None:
+        statement = insert_for(self._connection)(transactions).values(
+            account_id=entry.account_id, kind=entry.kind.value, amount=entry.amount,
+            balance_after=entry.balance_after, description=entry.description, usage_id=entry.usage_id,
+            idempotency_key=entry.idempotency_key, request_hash=entry.request_hash, created_at=entry.created_at,
+        )
+        if entry.idempotency_key is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        return self._connection.execute(statement.returning(transactions.c.id)).scalar()
+
+    def by_key(self, idempotency_key: str) -> LedgerEntry | None:
+        row = self._connection.execute(
+            select(transactions).where(transactions.c.idempotency_key == idempotency_key)
+        ).first()
+        return _entry(row) if row else None
+
+    def for_usage(self, usage_id: int) -> LedgerEntry | None:
+        row = self._connection.execute(select(transactions).where(transactions.c.usage_id == usage_id)).first()
+        return _entry(row) if row else None
+
+    def list_for_account(self, account_id: str, first: int, after: str | None) -> Page:
+        query = select(transactions).where(transactions.c.account_id == account_id)
+        return _id_page(self._connection, query, transactions.c.id, first=cursors.page_size(first), after=after,
+                        to_domain=_entry)
+
+
+def _entry(row: Row[Any]) -> LedgerEntry:
+    return LedgerEntry(
+        id=row.id, account_id=row.account_id, kind=TransactionKind(row.kind), amount=row.amount,
+        balance_after=row.balance_after, created_at=row.created_at, description=row.description,
+        usage_id=row.usage_id, idempotency_key=row.idempotency_key, request_hash=row.request_hash,
+    )
+
+
+# ---------------------------------------------------------------- rollups
+
+
+class SqlRollupRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, record: UsageRecord) -> None:
+        counts = record.counts
+        amounts = dict(
+            calls=1, tokens_input=counts.tokens_input, tokens_output=counts.tokens_output,
+            tokens_cached_input=counts.tokens_cached_input, tokens_cache_write=counts.tokens_cache_write,
+            tokens_reasoning=counts.tokens_reasoning, images=counts.images, credits_used=record.credits_used,
+            cost_usd_input=record.cost_usd_input, cost_usd_output=record.cost_usd_output,
+        )
+        statement = insert_for(self._connection)(hourly).values(
+            bucket_start=record.occurred_at.replace(minute=0, second=0, microsecond=0),
+            account_id=record.account_id, model_version_id=record.model_version_id,
+            operation_type=record.operation_type, success=record.success, **amounts,
+        )
+        self._connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["bucket_start", "account_id", "model_version_id", "operation_type", "success"],
+                set_={name: hourly.c[name] + statement.excluded[name] for name in amounts},
+            )
+        )
+
+
+# ---------------------------------------------------------------- API keys
+
+
+class SqlApiKeyRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, key: ApiKey) -> None:
+        self._connection.execute(
+            api_keys.insert().values(id=key.id, name=key.name, role=key.role.value, account_id=key.account_id,
+                                     secret_hash=key.secret_hash, created_at=key.created_at, revoked=key.revoked)
+        )
+
+    def by_hash(self, secret_hash: str) -> ApiKey | None:
+        row = self._connection.execute(select(api_keys).where(api_keys.c.secret_hash == secret_hash)).first()
+        return _api_key(row) if row else None
+
+    def get(self, key_id: str) -> ApiKey | None:
+        row = self._connection.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+        return _api_key(row) if row else None
+
+    def list(self) -> list[ApiKey]:
+        return [_api_key(row) for row in self._connection.execute(select(api_keys).order_by(api_keys.c.created_at))]
+
+    def revoke(self, key_id: str) -> None:
+        self._connection.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked=True))
+
+    def count(self) -> int:
+        return int(self._connection.execute(select(func.count()).select_from(api_keys)).scalar_one())
+
+
+def _api_key(row: Row[Any]) -> ApiKey:
+    return ApiKey(id=row.id, name=row.name, role=Role(row.role), secret_hash=row.secret_hash,
+                  created_at=row.created_at, account_id=row.account_id, revoked=row.revoked)

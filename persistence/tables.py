@@ -1,0 +1,164 @@
+"""The tables. Rows never leave persistence/: repositories map them to domain objects.
+
+Money columns are 64-bit integers of a fixed minor unit (see types.Scaled): credits in
+10^-4, dollars in 10^-10. Timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from persistence.types import BigId, Credits, Usd, UtcDateTime
+
+
+class AccountRow(SQLModel, table=True):
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint("balance >= 0", name="ck_accounts_balance_not_negative"),)
+
+    id: str = Field(sa_type=String(36), primary_key=True)
+    name: str = Field(sa_type=String(500))
+    balance: Decimal = Field(sa_type=Credits())
+    default_text_model: str | None = Field(default=None, sa_type=String(100))
+    default_image_model: str | None = Field(default=None, sa_type=String(100))
+    created_at: datetime = Field(sa_type=UtcDateTime())
+
+
+class ModelRow(SQLModel, table=True):
+    """A model name and its flags; its prices live in versions."""
+
+    __tablename__ = "models"
+
+    name: str = Field(sa_type=String(100), primary_key=True)
+    model_type: str = Field(sa_type=String(10))
+    is_active: bool = True
+    is_default: bool = False
+
+
+class ModelVersionRow(SQLModel, table=True):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    name: str = Field(sa_type=String(100), foreign_key="models.name")
+    version: int
+    display_name: str = Field(sa_type=String(500))
+    provider: str = Field(sa_type=String(50))
+    model_type: str = Field(sa_type=String(10))
+    tokens_per_credit: int | None = None
+    input_price_per_million: Decimal = Field(sa_type=Usd())
+    output_price_per_million: Decimal = Field(sa_type=Usd())
+    cached_input_price_per_million: Decimal | None = Field(default=None, sa_type=Usd())
+    cache_write_price_per_million: Decimal | None = Field(default=None, sa_type=Usd())
+    price_per_image: Decimal | None = Field(default=None, sa_type=Usd())
+    effective_from: datetime = Field(sa_type=UtcDateTime())
+
+
+class OperationRow(SQLModel, table=True):
+    __tablename__ = "operations"
+
+    operation_type: str = Field(sa_type=String(64), primary_key=True)
+    model_type: str = Field(sa_type=String(10))
+    unit: str = Field(sa_type=String(20))
+    credits_cost: Decimal = Field(sa_type=Credits())
+    default_model: str | None = Field(default=None, sa_type=String(100))
+    is_active: bool = True
+
+
+class BillingSettingsRow(SQLModel, table=True):
+    """One row (id 1). `catalogue_generation` moves on every catalogue change, so each
+    server process can cache the catalogue and still never bill with a stale price."""
+
+    __tablename__ = "billing_settings"
+
+    id: int = Field(primary_key=True)
+    rounding_mode: str = Field(sa_type=String(10))
+    credit_decimal_places: int
+    credit_price_usd: Decimal = Field(sa_type=Usd())
+    catalogue_generation: int = Field(sa_type=BigInteger)
+
+
+class UsageRow(SQLModel, table=True):
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        Index("ix_usage_records_account_occurred", "account_id", "occurred_at", "id"),
+        Index("ix_usage_records_occurred", "occurred_at"),
+        Index("ix_usage_records_model_occurred", "model_version_id", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    idempotency_key: str = Field(sa_type=String(200), unique=True)
+    request_hash: str = Field(sa_type=String(64))
+    account_id: str = Field(sa_type=String(36), foreign_key="accounts.id")
+    operation_type: str = Field(sa_type=String(64))
+    model_version_id: int = Field(sa_type=BigInteger, foreign_key="model_versions.id")
+    model_name: str = Field(sa_type=String(100))
+    tokens_input: int
+    tokens_output: int
+    tokens_cached_input: int
+    tokens_cache_write: int
+    tokens_reasoning: int
+    images: int
+    credits_used: Decimal = Field(sa_type=Credits())
+    cost_usd_input: Decimal = Field(sa_type=Usd())
+    cost_usd_output: Decimal = Field(sa_type=Usd())
+    cost_usd_total: Decimal = Field(sa_type=Usd())
+    success: bool
+    tokens_estimated: bool
+    occurred_at: datetime = Field(sa_type=UtcDateTime())
+    recorded_at: datetime = Field(sa_type=UtcDateTime())
+    usage_metadata: Any = Field(default=None, sa_column=Column("metadata", JSON, nullable=True))
+
+
+class TransactionRow(SQLModel, table=True):
+    __tablename__ = "credit_transactions"
+    __table_args__ = (Index("ix_credit_transactions_account_id", "account_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    account_id: str = Field(sa_type=String(36), foreign_key="accounts.id")
+    kind: str = Field(sa_type=String(12))
+    amount: Decimal = Field(sa_type=Credits())
+    balance_after: Decimal = Field(sa_type=Credits())
+    description: str | None = Field(default=None, sa_type=String(500))
+    usage_id: int | None = Field(default=None, sa_type=BigInteger, foreign_key="usage_records.id", unique=True)
+    idempotency_key: str | None = Field(default=None, sa_type=String(200), unique=True)
+    request_hash: str | None = Field(default=None, sa_type=String(64))
+    created_at: datetime = Field(sa_type=UtcDateTime())
+
+
+class ApiKeyRow(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(sa_type=String(36), primary_key=True)
+    name: str = Field(sa_type=String(500))
+    role: str = Field(sa_type=String(10))
+    account_id: str | None = Field(default=None, sa_type=String(36), foreign_key="accounts.id")
+    secret_hash: str = Field(sa_type=String(64), unique=True)
+    created_at: datetime = Field(sa_type=UtcDateTime())
+    revoked: bool = False
+
+
+class HourlyRollupRow(SQLModel, table=True):
+    """Usage folded per UTC hour x account x model version x operation x success."""
+
+    __tablename__ = "usage_rollups_hourly"
+
+    bucket_start: datetime = Field(sa_type=UtcDateTime(), primary_key=True)
+    account_id: str = Field(sa_type=String(36), primary_key=True)
+    model_version_id: int = Field(sa_type=BigInteger, primary_key=True)
+    operation_type: str = Field(sa_type=String(64), primary_key=True)
+    success: bool = Field(primary_key=True)
+    calls: int = Field(sa_type=BigInteger)
+    tokens_input: int = Field(sa_type=BigInteger)
+    tokens_output: int = Field(sa_type=BigInteger)
+    tokens_cached_input: int = Field(sa_type=BigInteger)
+    tokens_cache_write: int = Field(sa_type=BigInteger)
+    tokens_reasoning: int = Field(sa_type=BigInteger)
+    images: int = Field(sa_type=BigInteger)
+    credits_used: Decimal = Field(sa_type=Credits())
+    cost_usd_input: Decimal = Field(sa_type=Usd())
+    cost_usd_output: Decimal = Field(sa_type=Usd())
