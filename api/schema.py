@@ -7,6 +7,7 @@ import logging
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -81,18 +82,19 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
+    # The caches are built once, so every request shares them; the rest are per request.
+    parser_cache = ParserCache(maxsize=1024)
+    validation_cache = ValidationCache(maxsize=1024)
     extensions: list[object] = [
-        ParserCache(maxsize=1024),
-        ValidationCache(maxsize=1024),
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error"),
+        lambda: parser_cache,
+        lambda: validation_cache,
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error"),
     ]
     if production:
-        from strawberry.extensions import DisableIntrospection
-
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -1,0 +1,27 @@
+"""schema.graphql is what the code exports, and it keeps every part of the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graphql import build_schema, find_breaking_changes, find_dangerous_changes
+
+from api.schema import schema
+
+ROOT = Path(__file__).resolve().parents[2]
+# The shared contract when it sits beside the checkout (as in CI), else the copy kept here.
+_SHARED = ROOT.parent / "shared" / "contract.graphql"
+CONTRACT = _SHARED if _SHARED.exists() else ROOT / "tests" / "contract.graphql"
+
+
+def test_schema_graphql_is_the_exported_schema() -> None:
+    exported = (ROOT / "schema.graphql").read_text()
+    assert exported == schema.as_str() + "\n", "run `make schema` and commit schema.graphql"
+
+
+def test_the_exported_schema_loses_nothing_of_the_contract() -> None:
+    contract = build_schema(CONTRACT.read_text())
+    ours = build_schema(schema.as_str())
+    assert [change.description for change in find_breaking_changes(contract, ours)] == []
+    changed_defaults = [c.description for c in find_dangerous_changes(contract, ours) if "default" in c.description]
+    assert changed_defaults == []
