@@ -9,11 +9,8 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -22,6 +19,7 @@ from api import catalogue as catalogue_api
 from api import keys as keys_api
 from api import usage as usage_api
 from api.scalars import SCALARS
+from api.validation import CachedValidation
 from api.types import AIModel, Account, AccountConnection, ApiKeyInfo, BillingSettings, OperationConfig
 from domain.errors import BillingError
 
@@ -84,13 +82,11 @@ def _should_mask(error: GraphQLError) -> bool:
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     # The caches are built once, so every request shares them; the rest are per request.
     parser_cache = ParserCache(maxsize=1024)
-    validation_cache = ValidationCache(maxsize=1024)
+    validation = CachedValidation(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES)
     extensions: list[object] = [
-        lambda: parser_cache,
-        lambda: validation_cache,
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: parser_cache,
+        lambda: validation,
         lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error"),
     ]
     if production:

@@ -6,6 +6,7 @@ whose compiled forms SQLAlchemy caches; no identity map, no unit-of-work flush.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,8 +31,10 @@ from domain.model import (
     TransactionKind,
     UsageRecord,
 )
-from domain.money import RoundingMode
+from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
 from persistence import cursors
+from persistence.statements import Statement, read_timestamp, timestamp, units
+from persistence.types import from_units
 from persistence.tables import (
     AccountRow,
     ApiKeyRow,
@@ -65,13 +68,36 @@ def insert_for(connection: Connection) -> Any:
 # ---------------------------------------------------------------- accounts
 
 
+class SeenGeneration:
+    """The catalogue generation read alongside the account, saving the hot path a round trip."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+
+_ACCOUNT_WITH_GENERATION = Statement(
+    "SELECT a.id, a.name, a.balance, a.created_at, a.default_text_model, a.default_image_model, "
+    "s.catalogue_generation FROM accounts a LEFT JOIN billing_settings s ON s.id = 1 WHERE a.id = :id"
+)
+_CHANGE_BALANCE = Statement(
+    "UPDATE accounts SET balance = balance + :delta WHERE id = :id AND balance + :delta >= 0 RETURNING balance"
+)
+
+
 class SqlAccountRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, seen: SeenGeneration | None = None) -> None:
         self._connection = connection
+        self._seen = seen or SeenGeneration()
 
     def get(self, account_id: str) -> Account | None:
-        row = self._connection.execute(select(accounts).where(accounts.c.id == account_id)).first()
-        return _account(row) if row else None
+        row = _ACCOUNT_WITH_GENERATION.run(self._connection, {"id": account_id}).fetchone()
+        if row is None:
+            return None
+        self._seen.value = row[6]
+        return Account(
+            id=row[0], name=row[1], balance=from_units(row[2], CREDIT_PLACES), created_at=read_timestamp(row[3]),
+            default_text_model=row[4], default_image_model=row[5],
+        )
 
     def add(self, account: Account) -> None:
         self._connection.execute(
@@ -89,13 +115,8 @@ class SqlAccountRepository:
 
     def change_balance(self, account_id: str, delta: Decimal) -> Decimal | None:
         # One conditional statement: atomic on PostgreSQL (row lock) and SQLite (write lock).
-        row = self._connection.execute(
-            update(accounts)
-            .where(accounts.c.id == account_id, accounts.c.balance + delta >= 0)
-            .values(balance=accounts.c.balance + delta)
-            .returning(accounts.c.balance)
-        ).first()
-        return row[0] if row else None
+        row = _CHANGE_BALANCE.run(self._connection, {"id": account_id, "delta": units(delta, CREDIT_PLACES)}).fetchone()
+        return from_units(row[0], CREDIT_PLACES) if row else None
 
     def list(self, first: int, after: str | None) -> Page:
         limit = cursors.page_size(first)
@@ -134,15 +155,18 @@ class CatalogueCache:
 
 
 class SqlCatalogueRepository:
-    def __init__(self, connection: Connection, cache: CatalogueCache) -> None:
+    def __init__(self, connection: Connection, cache: CatalogueCache, seen: SeenGeneration | None = None) -> None:
         self._connection = connection
         self._cache = cache
+        self._seen = seen or SeenGeneration()
         self._dirty = False  # this transaction changed the catalogue: never share what it sees
 
     def snapshot(self) -> Catalogue:
-        generation = self._connection.execute(
-            select(settings_table.c.catalogue_generation).where(settings_table.c.id == 1)
-        ).scalar()
+        generation, self._seen.value = self._seen.value, None
+        if generation is None or self._dirty:
+            generation = self._connection.execute(
+                select(settings_table.c.catalogue_generation).where(settings_table.c.id == 1)
+            ).scalar()
         cached = self._cache.catalogue
         if not self._dirty and cached is not None and generation is not None and cached.generation == generation:
             return cached
@@ -182,6 +206,7 @@ class SqlCatalogueRepository:
                 output_price_per_million=version.output_price_per_million,
                 cached_input_price_per_million=version.cached_input_price_per_million,
                 cache_write_price_per_million=version.cache_write_price_per_million,
+                cache_write_1h_price_per_million=version.cache_write_1h_price_per_million,
                 price_per_image=version.price_per_image, effective_from=version.effective_from,
             ).returning(versions.c.id)
         ).scalar_one()
@@ -245,6 +270,7 @@ def _version(row: Row[Any]) -> ModelVersion:
         output_price_per_million=row.output_price_per_million,
         cached_input_price_per_million=row.cached_input_price_per_million,
         cache_write_price_per_million=row.cache_write_price_per_million,
+        cache_write_1h_price_per_million=row.cache_write_1h_price_per_million,
         price_per_image=row.price_per_image, version=row.version, effective_from=row.effective_from,
     )
 
@@ -259,26 +285,44 @@ def _operation(row: Row[Any]) -> OperationConfig:
 # ---------------------------------------------------------------- usage
 
 
+_USAGE_SQL = (
+    "INSERT INTO usage_records (idempotency_key, request_hash, account_id, operation_type, model_version_id, "
+    "model_name, tokens_input, tokens_output, tokens_cached_input, tokens_cache_write, tokens_reasoning, images, "
+    "credits_used, cost_usd_input, cost_usd_output, cost_usd_total, success, tokens_estimated, occurred_at, "
+    "recorded_at, metadata) VALUES (:idempotency_key, :request_hash, :account_id, :operation_type, "
+    ":model_version_id, :model_name, :tokens_input, :tokens_output, :tokens_cached_input, :tokens_cache_write, "
+    ":tokens_reasoning, :images, :credits_used, :cost_usd_input, :cost_usd_output, :cost_usd_total, :success, "
+    ":tokens_estimated, :occurred_at, :recorded_at, {metadata}) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+_INSERT_USAGE = Statement(
+    _USAGE_SQL.format(metadata=":metadata"), postgresql=_USAGE_SQL.format(metadata="CAST(:metadata AS JSON)")
+)
+
+
 class SqlUsageRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
     def add(self, record: UsageRecord) -> int | None:
         counts = record.counts
-        statement = insert_for(self._connection)(usage).values(
-            idempotency_key=record.idempotency_key, request_hash=record.request_hash,
-            account_id=record.account_id, operation_type=record.operation_type,
-            model_version_id=record.model_version_id, model_name=record.model_name,
-            tokens_input=counts.tokens_input, tokens_output=counts.tokens_output,
-            tokens_cached_input=counts.tokens_cached_input, tokens_cache_write=counts.tokens_cache_write,
-            tokens_reasoning=counts.tokens_reasoning, images=counts.images,
-            credits_used=record.credits_used, cost_usd_input=record.cost_usd_input,
-            cost_usd_output=record.cost_usd_output, cost_usd_total=record.cost_usd_total,
-            success=record.success, tokens_estimated=record.tokens_estimated,
-            occurred_at=record.occurred_at, recorded_at=record.recorded_at, metadata=record.metadata,
-        )
-        statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(usage.c.id)
-        return self._connection.execute(statement).scalar()
+        row = _INSERT_USAGE.run(self._connection, {
+            "idempotency_key": record.idempotency_key, "request_hash": record.request_hash,
+            "account_id": record.account_id, "operation_type": record.operation_type,
+            "model_version_id": record.model_version_id, "model_name": record.model_name,
+            "tokens_input": counts.tokens_input, "tokens_output": counts.tokens_output,
+            "tokens_cached_input": counts.tokens_cached_input, "tokens_cache_write": counts.tokens_cache_write,
+            "tokens_reasoning": counts.tokens_reasoning, "images": counts.images,
+            "credits_used": units(record.credits_used, CREDIT_PLACES),
+            "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
+            "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+            "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
+            "success": record.success, "tokens_estimated": record.tokens_estimated,
+            "occurred_at": timestamp(self._connection, record.occurred_at),
+            "recorded_at": timestamp(self._connection, record.recorded_at),
+            "metadata": None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":")),
+        }).fetchone()
+        return row[0] if row else None
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None:
         row = self._connection.execute(select(usage).where(usage.c.idempotency_key == idempotency_key)).first()
@@ -326,19 +370,27 @@ def _id_page(connection: Connection, query: Any, id_column: Any, *, first: int, 
 # ---------------------------------------------------------------- ledger
 
 
+_INSERT_ENTRY = Statement(
+    "INSERT INTO credit_transactions (account_id, kind, amount, balance_after, description, usage_id, "
+    "idempotency_key, request_hash, created_at) VALUES (:account_id, :kind, :amount, :balance_after, "
+    ":description, :usage_id, :idempotency_key, :request_hash, :created_at) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
 class SqlLedgerRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
     def add(self, entry: LedgerEntry) -> int | None:
-        statement = insert_for(self._connection)(transactions).values(
-            account_id=entry.account_id, kind=entry.kind.value, amount=entry.amount,
-            balance_after=entry.balance_after, description=entry.description, usage_id=entry.usage_id,
-            idempotency_key=entry.idempotency_key, request_hash=entry.request_hash, created_at=entry.created_at,
-        )
-        if entry.idempotency_key is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
-        return self._connection.execute(statement.returning(transactions.c.id)).scalar()
+        # A taken idempotency key (addCredits) inserts nothing; usage entries carry no key.
+        row = _INSERT_ENTRY.run(self._connection, {
+            "account_id": entry.account_id, "kind": entry.kind.value,
+            "amount": units(entry.amount, CREDIT_PLACES), "balance_after": units(entry.balance_after, CREDIT_PLACES),
+            "description": entry.description, "usage_id": entry.usage_id, "idempotency_key": entry.idempotency_key,
+            "request_hash": entry.request_hash, "created_at": timestamp(self._connection, entry.created_at),
+        }).fetchone()
+        return row[0] if row else None
 
     def by_key(self, idempotency_key: str) -> LedgerEntry | None:
         row = self._connection.execute(
@@ -367,32 +419,42 @@ def _entry(row: Row[Any]) -> LedgerEntry:
 # ---------------------------------------------------------------- rollups
 
 
+_ROLLUP_SUMS = ("calls", "tokens_input", "tokens_output", "tokens_cached_input", "tokens_cache_write",
+                "tokens_reasoning", "images", "credits_used", "cost_usd_input", "cost_usd_output")
+_ADD_TO_HOURLY = Statement(
+    "INSERT INTO usage_rollups_hourly (bucket_start, account_id, model_version_id, operation_type, success, "
+    + ", ".join(_ROLLUP_SUMS) + ") VALUES (:bucket_start, :account_id, :model_version_id, :operation_type, "
+    ":success, " + ", ".join(f":{name}" for name in _ROLLUP_SUMS) + ") "
+    "ON CONFLICT (bucket_start, account_id, model_version_id, operation_type, success) DO UPDATE SET "
+    + ", ".join(f"{name} = usage_rollups_hourly.{name} + excluded.{name}" for name in _ROLLUP_SUMS)
+)
+
+
 class SqlRollupRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
     def add(self, record: UsageRecord) -> None:
         counts = record.counts
-        amounts = dict(
-            calls=1, tokens_input=counts.tokens_input, tokens_output=counts.tokens_output,
-            tokens_cached_input=counts.tokens_cached_input, tokens_cache_write=counts.tokens_cache_write,
-            tokens_reasoning=counts.tokens_reasoning, images=counts.images, credits_used=record.credits_used,
-            cost_usd_input=record.cost_usd_input, cost_usd_output=record.cost_usd_output,
-        )
-        statement = insert_for(self._connection)(hourly).values(
-            bucket_start=record.occurred_at.replace(minute=0, second=0, microsecond=0),
-            account_id=record.account_id, model_version_id=record.model_version_id,
-            operation_type=record.operation_type, success=record.success, **amounts,
-        )
-        self._connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["bucket_start", "account_id", "model_version_id", "operation_type", "success"],
-                set_={name: hourly.c[name] + statement.excluded[name] for name in amounts},
-            )
-        )
+        _ADD_TO_HOURLY.run(self._connection, {
+            "bucket_start": timestamp(self._connection, record.occurred_at.replace(minute=0, second=0, microsecond=0)),
+            "account_id": record.account_id, "model_version_id": record.model_version_id,
+            "operation_type": record.operation_type, "success": record.success, "calls": 1,
+            "tokens_input": counts.tokens_input, "tokens_output": counts.tokens_output,
+            "tokens_cached_input": counts.tokens_cached_input, "tokens_cache_write": counts.tokens_cache_write,
+            "tokens_reasoning": counts.tokens_reasoning, "images": counts.images,
+            "credits_used": units(record.credits_used, CREDIT_PLACES),
+            "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
+            "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+        })
 
 
 # ---------------------------------------------------------------- API keys
+
+
+_KEY_BY_HASH = Statement(
+    "SELECT id, name, role, account_id, created_at, revoked FROM api_keys WHERE secret_hash = :secret_hash"
+)
 
 
 class SqlApiKeyRepository:
@@ -406,8 +468,12 @@ class SqlApiKeyRepository:
         )
 
     def by_hash(self, secret_hash: str) -> ApiKey | None:
-        row = self._connection.execute(select(api_keys).where(api_keys.c.secret_hash == secret_hash)).first()
-        return _api_key(row) if row else None
+        # Every request authenticates: the lookup skips Core like the rest of the hot path.
+        row = _KEY_BY_HASH.run(self._connection, {"secret_hash": secret_hash}).fetchone()
+        if row is None:
+            return None
+        return ApiKey(id=row[0], name=row[1], role=Role(row[2]), secret_hash=secret_hash,
+                      created_at=read_timestamp(row[4]), account_id=row[3], revoked=bool(row[5]))
 
     def get(self, key_id: str) -> ApiKey | None:
         row = self._connection.execute(select(api_keys).where(api_keys.c.id == key_id)).first()

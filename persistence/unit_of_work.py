@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine
 
 from persistence.repositories import (
     CatalogueCache,
+    SeenGeneration,
     SqlAccountRepository,
     SqlApiKeyRepository,
     SqlCatalogueRepository,
@@ -28,8 +29,9 @@ class SqlUnitOfWork:
         if self._read_only:
             connection = connection.execution_options(read_only=True)
         self.connection: Connection = connection
-        self.accounts = SqlAccountRepository(connection)
-        self.catalogue = SqlCatalogueRepository(connection, self._cache)
+        seen = SeenGeneration()
+        self.accounts = SqlAccountRepository(connection, seen)
+        self.catalogue = SqlCatalogueRepository(connection, self._cache, seen)
         self.usage = SqlUsageRepository(connection)
         self.ledger = SqlLedgerRepository(connection)
         self.rollups = SqlRollupRepository(connection)

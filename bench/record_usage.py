@@ -1,0 +1,187 @@
+"""recordUsage throughput: one server worker, 32 concurrent clients, against a fresh database.
+
+    .venv/bin/python -m bench.record_usage [--db postgres|sqlite] [--seconds 15] [--connections 32]
+
+The load comes from `wrk` (apt-get install wrk) when present, else from a small asyncio
+client in this process (which then competes for the CPU, so figures are lower). After the
+run it checks the books: usage rows == successful responses, balance == sum(ledger).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from api.context import SystemClock
+from api.seed import seed
+from domain import services
+from domain.model import Role
+from persistence.migrate import upgrade
+from persistence.repositories import accounts, transactions, usage
+from persistence.unit_of_work import SqlUnitOfWorkFactory
+from persistence.engine import make_engine
+
+PG_ADMIN = os.environ.get("CREDITMETER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ACCOUNTS = 100
+PORT = 8765
+MUTATION = (
+    "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename "
+    "... on UsageRecorded { balance usage { id creditsUsed costUsdTotal } } ... on Error { code } } }"
+)
+WRK_SCRIPT = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer SECRET"
+local accounts = {ACCOUNTS}
+local counter = 0
+local thread_id = 0
+local n = 0
+setup = function(thread) n = n + 1; thread:set("tid", n) end
+request = function()
+  counter = counter + 1
+  local account = accounts[(counter % #accounts) + 1]
+  local body = '{"query":"QUERY","variables":{"i":{"idempotencyKey":"bench-' .. RUN .. '-' .. tid .. '-' .. counter ..
+    '","accountId":"' .. account .. '","operationType":"content","tokensInput":1200,"tokensOutput":350,"tokensCachedInput":200}}}'
+  return wrk.format(nil, "/graphql", nil, body)
+end
+"""
+
+
+def _fresh_database(kind: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    name = "creditmeter_bench"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def _prepare(url: str) -> tuple[list[str], str]:
+    upgrade(url)
+    factory = SqlUnitOfWorkFactory(make_engine(url, pool_size=2))
+    seed(factory, SystemClock(), bootstrap_admin=False)
+    ids = [services.create_account(factory(), SystemClock(), f"bench {n}", Decimal(10**7)).id for n in range(ACCOUNTS)]
+    _, secret = services.create_api_key(factory(), SystemClock(), "bench", Role.SERVICE)
+    factory.engine.dispose()
+    return ids, secret
+
+
+def _serve(url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CREDITMETER_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(PORT), "--workers", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=1).read()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+
+
+def _wrk(ids: list[str], secret: str, seconds: int, connections: int, run: str) -> tuple[float, int, str]:
+    script = (WRK_SCRIPT.replace("SECRET", secret)
+              .replace("{ACCOUNTS}", "{" + ",".join(f'"{i}"' for i in ids) + "}")
+              .replace("QUERY", MUTATION.replace('"', '\\"')).replace("RUN", f'"{run}"'))
+    path = Path(tempfile.mkdtemp()) / "record.lua"
+    path.write_text(script)
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path), f"http://127.0.0.1:{PORT}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return rate, total, output
+
+
+async def _python_load(ids: list[str], secret: str, seconds: int, connections: int, run: str) -> tuple[float, int, str]:
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def client(worker: int) -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        counter = 0
+        while time.perf_counter() < deadline:
+            counter += 1
+            body = json.dumps({"query": MUTATION, "variables": {"i": {
+                "idempotencyKey": f"bench-{run}-{worker}-{counter}", "accountId": ids[counter % len(ids)],
+                "operationType": "content", "tokensInput": 1200, "tokensOutput": 350, "tokensCachedInput": 200}}}).encode()
+            writer.write(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Authorization: Bearer " + secret.encode() + b"\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", headers.lower()).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            done += 1
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(connections)))
+    return done / (time.perf_counter() - started), done, "python asyncio client (in-process, shares the CPU)"
+
+
+def _books(url: str) -> tuple[int, bool]:
+    engine = create_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(select(func.count()).select_from(usage)).scalar_one()
+        balances = c.execute(select(func.sum(accounts.c.balance))).scalar_one()
+        ledger = c.execute(select(func.sum(transactions.c.amount))).scalar_one()
+    engine.dispose()
+    return rows, balances == ledger
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+
+    url = _fresh_database(args.db)
+    ids, secret = _prepare(url)
+    server = _serve(url)
+    try:
+        use_wrk = shutil.which("wrk") is not None
+        load = (lambda s, r: _wrk(ids, secret, s, args.connections, r)) if use_wrk else (
+            lambda s, r: asyncio.run(_python_load(ids, secret, s, args.connections, r)))
+        load(3, "warmup")
+        rate, total, detail = load(args.seconds, "run")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(20)
+    rows, balanced = _books(url)
+    line = (f"{datetime.now(UTC):%Y-%m-%d} | {args.db} | 1 worker | {args.connections} clients | "
+            f"{'wrk' if use_wrk else 'python client'} | {rate:,.0f} recordUsage/s | {total} requests, "
+            f"{rows} usage rows (incl. warm-up) | balance == sum(ledger): {balanced}")
+    print(detail)
+    print(line)
+    results = Path(__file__).parent / "results" / "record_usage.md"
+    with results.open("a") as out:
+        out.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
