@@ -26,6 +26,20 @@ from persistence.unit_of_work import SqlUnitOfWorkFactory
 
 log = logging.getLogger("creditmeter.api")
 
+# A batch of 1000 usages with raw provider responses fits well inside this.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _error_response(status: int, code: str, message: str, request_id: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}]},
+        status_code=status, headers={"X-Request-Id": request_id, **headers},
+    )
+
 
 def is_production() -> bool:
     return os.environ.get("CREDITMETER_ENV", "").lower() == "production"
@@ -49,29 +63,46 @@ class GraphQLEndpoint:
             await self._view(scope, receive, send)
             return
         request_id = uuid.uuid4().hex
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            await _error_response(413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                                  request_id)(scope, receive, send)
+            return
         caller = await self._authenticate(request)
         if caller is None:
-            response = JSONResponse(
-                {"data": None, "errors": [{
-                    "message": "Unauthenticated: send a live API key as 'Authorization: Bearer <secret>'",
-                    "extensions": {"code": "UNAUTHENTICATED"},
-                }]},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer", "X-Request-Id": request_id},
-            )
-            await response(scope, receive, send)
+            await _error_response(
+                401, "UNAUTHENTICATED", "Unauthenticated: send a live API key as 'Authorization: Bearer <secret>'",
+                request_id, **{"WWW-Authenticate": "Bearer"},
+            )(scope, receive, send)
             return
         uow_factory: UnitOfWorkFactory = self._state["uow_factory"]
         scope.setdefault("state", {})["creditmeter_context"] = Context(
             caller=caller, uow=uow_factory, clock=self._state["clock"], request_id=request_id
         )
+        received = 0
+        started = False
+
+        async def receive_bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise _BodyTooLarge
+            return message
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        await self._view(scope, receive, send_with_id)
+        try:
+            await self._view(scope, receive_bounded, send_with_id)
+        except _BodyTooLarge:
+            if not started:
+                await _error_response(413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                                      request_id)(scope, receive, send)
 
     def _is_ide_page(self, request: Request) -> bool:
         return (

@@ -70,13 +70,31 @@ class Mutation:
     revoke_api_key: keys_api.RevokeApiKeyResult = strawberry.mutation(resolver=keys_api.revoke_api_key)  # type: ignore[valid-type]
 
 
-def _should_mask(error: GraphQLError) -> bool:
-    """Expected refusals and GraphQL's own errors keep their message; anything else is a bug."""
+class MaskUnexpected(MaskErrors):
+    """Expected refusals and GraphQL's own errors keep their message; anything else is a bug:
+    the client sees "Unexpected error" and a request id, the log gets the whole story."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_is_unexpected, error_message="Unexpected error")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        request_id = getattr(self.execution_context.context, "request_id", "-")
+        log.error("unexpected error in request %s at %s", request_id, error.path, exc_info=error.original_error)
+        return GraphQLError(
+            self.error_message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    # Errors without a path come from parsing, validation or variable coercion: the client's.
     original = error.original_error
-    if original is None or isinstance(original, BillingError):
-        return False
-    log.error("unexpected error at %s", error.path, exc_info=original)
-    return True
+    return error.path is not None and original is not None and not isinstance(original, BillingError)
+
+
+class CreditmeterSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
+        """Client errors are the client's business; MaskUnexpected logs the server's own."""
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
@@ -87,11 +105,11 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: parser_cache,
         lambda: validation,
-        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error"),
+        MaskUnexpected,
     ]
     if production:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return CreditmeterSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,  # type: ignore[arg-type]
