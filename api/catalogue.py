@@ -73,6 +73,9 @@ class ModelInput:
     price_per_image: Decimal | None = None
     is_default: bool | None = False
     effective_from: datetime | None = None
+    cache_write_1h_price_per_million: Decimal | None = strawberry.field(
+        default=None, description="USD per million tokens written to a 1-hour cache (Anthropic: 2x input)."
+    )
 
     def to_domain(self) -> services.ModelSpec:
         return services.ModelSpec(
@@ -84,6 +87,7 @@ class ModelInput:
             cache_write_price_per_million=self.cache_write_price_per_million,
             price_per_image=self.price_per_image, is_default=bool(self.is_default),
             effective_from=self.effective_from,
+            cache_write_1h_price_per_million=self.cache_write_1h_price_per_million,
         )
 
 

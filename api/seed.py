@@ -14,8 +14,8 @@ from domain.services import ModelSpec
 # Public list prices in USD per million tokens (per image for image models), as published
 # by each provider for standard (non-batch) use. Cache reads and writes are priced where
 # the provider charges them differently from plain input: Anthropic writes 5-minute cache
-# at 1.25x input and reads at 0.1x; OpenAI and Google discount cached input and do not
-# charge cache writes apart from input.
+# at 1.25x input, 1-hour cache at 2x, and reads at 0.1x; OpenAI and Google discount cached
+# input (Google's 2.5 models at 0.1x) and do not charge cache writes apart from input.
 SEEDED_FROM = datetime(2024, 1, 1, tzinfo=UTC)
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("gpt-4o-mini", "openai", ModelType.TEXT, D("0.15"), D("0.60"), "GPT-4o mini", 200,
@@ -27,15 +27,18 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("gpt-4.1-mini", "openai", ModelType.TEXT, D("0.40"), D("1.60"), "GPT-4.1 mini", 150,
               cached_input_price_per_million=D("0.10")),
     ModelSpec("claude-sonnet-4-5", "anthropic", ModelType.TEXT, D("3.00"), D("15.00"), "Claude Sonnet 4.5", 50,
-              cached_input_price_per_million=D("0.30"), cache_write_price_per_million=D("3.75")),
+              cached_input_price_per_million=D("0.30"), cache_write_price_per_million=D("3.75"),
+              cache_write_1h_price_per_million=D("6.00")),
     ModelSpec("claude-haiku-4-5", "anthropic", ModelType.TEXT, D("1.00"), D("5.00"), "Claude Haiku 4.5", 100,
-              cached_input_price_per_million=D("0.10"), cache_write_price_per_million=D("1.25")),
+              cached_input_price_per_million=D("0.10"), cache_write_price_per_million=D("1.25"),
+              cache_write_1h_price_per_million=D("2.00")),
     ModelSpec("claude-opus-4-1", "anthropic", ModelType.TEXT, D("15.00"), D("75.00"), "Claude Opus 4.1", 20,
-              cached_input_price_per_million=D("1.50"), cache_write_price_per_million=D("18.75")),
+              cached_input_price_per_million=D("1.50"), cache_write_price_per_million=D("18.75"),
+              cache_write_1h_price_per_million=D("30.00")),
     ModelSpec("gemini-2.5-flash", "google", ModelType.TEXT, D("0.30"), D("2.50"), "Gemini 2.5 Flash", 150,
-              cached_input_price_per_million=D("0.075")),
+              cached_input_price_per_million=D("0.03")),
     ModelSpec("gemini-2.5-pro", "google", ModelType.TEXT, D("1.25"), D("10.00"), "Gemini 2.5 Pro", 50,
-              cached_input_price_per_million=D("0.3125")),
+              cached_input_price_per_million=D("0.125")),
     ModelSpec("gemini-2.0-flash", "google", ModelType.TEXT, D("0.10"), D("0.40"), "Gemini 2.0 Flash", 200,
               cached_input_price_per_million=D("0.025")),
     ModelSpec("runware:100@1", "runware", ModelType.IMAGE, D("0"), D("0"), "FLUX.1 [schnell] on Runware",

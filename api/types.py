@@ -33,6 +33,10 @@ class AIModel:
     output_price_per_million: Decimal
     cached_input_price_per_million: Decimal | None
     cache_write_price_per_million: Decimal | None
+    cache_write_1h_price_per_million: Decimal | None = strawberry.field(
+        description="USD per million tokens written to a 1-hour cache (Anthropic); null bills them at "
+        "cacheWritePricePerMillion."
+    )
     price_per_image: Decimal | None
     is_default: bool
     is_active: bool
@@ -48,6 +52,7 @@ class AIModel:
             output_price_per_million=version.output_price_per_million,
             cached_input_price_per_million=version.cached_input_price_per_million,
             cache_write_price_per_million=version.cache_write_price_per_million,
+            cache_write_1h_price_per_million=version.cache_write_1h_price_per_million,
             price_per_image=version.price_per_image, is_default=version.is_default, is_active=version.is_active,
             version=version.version, effective_from=version.effective_from,
         )
@@ -125,9 +130,12 @@ class UsageRecord:
     recorded_at: datetime
     metadata: JSON | None  # type: ignore[valid-type]
     model_version_id: strawberry.Private[int]
+    model_version: strawberry.Private[domain.ModelVersion | None] = None
 
     @strawberry.field
     async def model(self, info: Info) -> AIModel:
+        if self.model_version is not None:
+            return AIModel.from_domain(self.model_version)
         version = (await info.context.catalogue()).by_id(self.model_version_id)
         if version is None:  # a version created after this request's snapshot
             info.context._catalogue = None
@@ -136,7 +144,7 @@ class UsageRecord:
         return AIModel.from_domain(version)
 
     @classmethod
-    def from_domain(cls, record: domain.UsageRecord) -> UsageRecord:
+    def from_domain(cls, record: domain.UsageRecord, model: domain.ModelVersion | None = None) -> UsageRecord:
         counts = record.counts
         return cls(
             id=strawberry.ID(str(record.id)), idempotency_key=record.idempotency_key,
@@ -148,6 +156,7 @@ class UsageRecord:
             cost_usd_total=record.cost_usd_total, success=record.success,
             tokens_estimated=record.tokens_estimated, occurred_at=record.occurred_at,
             recorded_at=record.recorded_at, metadata=record.metadata, model_version_id=record.model_version_id,
+            model_version=model,
         )
 
 

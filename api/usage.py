@@ -27,6 +27,10 @@ from domain.errors import BillingError, InvalidInput
 from domain.model import TokenCounts
 
 MAX_BATCH = 1000
+PROVIDER_DESCRIPTION = (
+    "Names the providerResponse's shape when it cannot be told from the JSON: "
+    + ", ".join(providers.PROVIDERS) + "."
+)
 
 
 @strawberry.input
@@ -51,9 +55,7 @@ class RecordUsageInput:
     success: bool | None = True
     occurred_at: datetime | None = None
     metadata: JSON | None = None  # type: ignore[valid-type]
-    provider: str | None = strawberry.field(
-        default=None, description="Names the providerResponse's shape when it cannot be told from the JSON."
-    )
+    provider: str | None = strawberry.field(default=None, description=PROVIDER_DESCRIPTION)
     tokens_estimated: bool | None = strawberry.field(
         default=False, description="The counts are the product's estimate, not the provider's."
     )
@@ -99,7 +101,7 @@ def _record(info: Info, input: RecordUsageInput) -> UsageRecorded | BillingError
         outcome = services.record_usage(info.context.uow(), info.context.clock, input.to_domain())
     except BillingError as error:
         return error
-    return UsageRecorded(usage=UsageRecord.from_domain(outcome.usage), balance=outcome.balance,
+    return UsageRecorded(usage=UsageRecord.from_domain(outcome.usage, outcome.model), balance=outcome.balance,
                          replayed=outcome.replayed)
 
 
@@ -135,6 +137,25 @@ class QuoteInput:
     tokens_cached_input: int | None = 0
     tokens_cache_write: int | None = 0
     images: int | None = 0
+    provider_response: JSON | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="A raw provider response to price exactly as recordUsage would bill it; counts left at 0 "
+        "are read from it.",
+    )
+    provider: str | None = strawberry.field(default=None, description=PROVIDER_DESCRIPTION)
+
+    def usage(self) -> tuple[TokenCounts, providers.ProviderUsage | None]:
+        """The counts to price and what the response said. Raises InvalidInput."""
+        # The contract defaults every count to 0, so with a response a 0 means "not given".
+        explicit = {
+            "tokens_input": self.tokens_input or None, "tokens_output": self.tokens_output or None,
+            "tokens_cached_input": self.tokens_cached_input or None,
+            "tokens_cache_write": self.tokens_cache_write or None, "images": self.images or None,
+        }
+        if self.provider_response is None:
+            return providers.merge_counts(explicit, None), None
+        extracted = providers.extract_usage(self.provider_response, self.provider)
+        return providers.merge_counts(explicit, extracted.counts), extracted
 
 
 @strawberry.type
@@ -151,19 +172,22 @@ class Quote:
 QuoteResult = Annotated[Quote | NotFoundError | ModelUnavailable | ValidationError | Forbidden, strawberry.union("QuoteResult")]
 
 
+def _quote(info: Info, input: QuoteInput) -> services.QuoteOutcome:
+    """Runs on a worker thread: reading a long stream is work too."""
+    counts, extracted = input.usage()
+    return services.quote(
+        info.context.uow(read_only=True), info.context.clock, str(input.account_id), input.operation_type,
+        counts, input.model_name or None,
+        stated_cost_usd=extracted.stated_cost_usd if extracted else None,
+        response_model=extracted.model if extracted else None,
+    )
+
+
 async def quote(info: Info, input: QuoteInput) -> QuoteResult:  # type: ignore[valid-type]
     if not may_bill(info.context.caller):
         return forbidden()
-    counts = TokenCounts(
-        tokens_input=input.tokens_input or 0, tokens_output=input.tokens_output or 0,
-        tokens_cached_input=input.tokens_cached_input or 0, tokens_cache_write=input.tokens_cache_write or 0,
-        images=input.images or 0,
-    )
     try:
-        outcome = await info.context.run(
-            services.quote, info.context.uow(read_only=True), info.context.clock, str(input.account_id),
-            input.operation_type, counts, input.model_name or None,
-        )
+        outcome = await info.context.run(_quote, info, input)
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]
     return Quote(

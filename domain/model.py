@@ -57,6 +57,8 @@ class ModelVersion:
     effective_from: datetime
     is_default: bool = False
     is_active: bool = True
+    # Anthropic prices 1-hour cache writes apart (2x input); None bills them as other writes.
+    cache_write_1h_price_per_million: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ class TokenCounts:
     tokens_cache_write: int = 0
     tokens_reasoning: int = 0
     images: int = 0
+    # The part of tokens_cache_write written to a 1-hour cache (read from provider responses).
+    tokens_cache_write_1h: int = 0
 
     @property
     def tokens_total(self) -> int:

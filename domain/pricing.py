@@ -27,7 +27,7 @@ class Cost:
 def check_counts(counts: TokenCounts) -> None:
     """Refuse counts no provider can produce. Raises InvalidInput naming the field."""
     for name in ("tokens_input", "tokens_output", "tokens_cached_input", "tokens_cache_write",
-                 "tokens_reasoning", "images"):
+                 "tokens_reasoning", "images", "tokens_cache_write_1h"):
         value = getattr(counts, name)
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(f"{name} must be an integer", field=_camel(name))
@@ -41,6 +41,12 @@ def check_counts(counts: TokenCounts) -> None:
             f"tokensCacheWrite ({counts.tokens_cached_input} + {counts.tokens_cache_write} > "
             f"{counts.tokens_input})",
             field="tokensInput",
+        )
+    if counts.tokens_cache_write_1h > counts.tokens_cache_write:
+        raise InvalidInput(
+            "the 1-hour cache writes are part of tokensCacheWrite "
+            f"({counts.tokens_cache_write_1h} > {counts.tokens_cache_write})",
+            field="tokensCacheWrite",
         )
     if counts.tokens_reasoning > counts.tokens_output:
         raise InvalidInput(
@@ -94,11 +100,15 @@ def calculate_cost(model: ModelVersion, counts: TokenCounts) -> Cost:
         cached_price = model.input_price_per_million
     if write_price is None:
         write_price = model.input_price_per_million
+    write_1h_price = model.cache_write_1h_price_per_million
+    if write_1h_price is None:
+        write_1h_price = write_price
     plain = counts.tokens_input - counts.tokens_cached_input - counts.tokens_cache_write
     cost_input = (
         plain * model.input_price_per_million
         + counts.tokens_cached_input * cached_price
-        + counts.tokens_cache_write * write_price
+        + (counts.tokens_cache_write - counts.tokens_cache_write_1h) * write_price
+        + counts.tokens_cache_write_1h * write_1h_price
     ) / _MILLION
     cost_output = counts.tokens_output * model.output_price_per_million / _MILLION
     if model.price_per_image is not None:

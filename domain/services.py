@@ -49,6 +49,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
 _OPERATION = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _PROVIDER = re.compile(r"^[a-z][a-z0-9_.-]{0,49}$")
+# A snapshot suffix: -2024-07-18 (OpenAI), -20250929 (Anthropic), -001 (Google), -latest.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{3}|latest)")
 
 
 class Keep(enum.Enum):
@@ -86,7 +88,8 @@ class UsageRequest:
             "operation": self.operation_type,
             "model": self.model_name,
             "counts": [self.counts.tokens_input, self.counts.tokens_output, self.counts.tokens_cached_input,
-                       self.counts.tokens_cache_write, self.counts.tokens_reasoning, self.counts.images],
+                       self.counts.tokens_cache_write, self.counts.tokens_reasoning, self.counts.images,
+                       self.counts.tokens_cache_write_1h],
             "success": self.success,
             "occurred_at": _utc_iso(self.occurred_at),
             "metadata": self.metadata,
@@ -102,6 +105,7 @@ class UsageOutcome:
     usage: UsageRecord
     balance: Decimal
     replayed: bool
+    model: ModelVersion | None = None  # the version that billed it, when at hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +191,7 @@ def _bill(uow: UnitOfWork, clock: Clock, request: UsageRequest, fingerprint: str
     )
     uow.rollups.add(record)
     uow.commit()
-    return UsageOutcome(record, balance, replayed=False)
+    return UsageOutcome(record, balance, replayed=False, model=priced.model)
 
 
 def _replay(uow: UnitOfWork, earlier: UsageRecord, key: str, fingerprint: str) -> UsageOutcome:
@@ -220,15 +224,25 @@ def _price(catalogue: Catalogue, account: Account, request: UsageRequest, at: da
 
 
 def _same_model(reported: str, name: str) -> bool:
-    """Providers report dated snapshots ("gpt-4o-mini-2024-07-18") of catalogue names."""
+    """Providers report dated snapshots ("gpt-4o-mini-2024-07-18") of catalogue names; a longer
+    name is another model ("gpt-4o-mini" is not "gpt-4o")."""
     reported = reported.removeprefix("models/")
-    return reported == name or reported.startswith(name + "-") or name.startswith(reported + "-")
+    return (
+        reported == name
+        or (reported.startswith(name) and _SNAPSHOT.fullmatch(reported[len(name):]) is not None)
+        or (name.startswith(reported) and _SNAPSHOT.fullmatch(name[len(reported):]) is not None)
+    )
 
 
 def _usage_metadata(request: UsageRequest) -> Any:
     if request.stated_cost_usd is None:
         return request.metadata
-    metadata = dict(request.metadata) if isinstance(request.metadata, dict) else {"client": request.metadata}
+    if request.metadata is None:
+        metadata: dict[str, Any] = {}
+    elif isinstance(request.metadata, dict):
+        metadata = dict(request.metadata)
+    else:
+        metadata = {"client": request.metadata}
     metadata["costSource"] = "provider"
     metadata["providerCostUsd"] = str(request.stated_cost_usd)
     return metadata
@@ -273,7 +287,8 @@ class QuoteOutcome:
 
 def quote(
     uow: UnitOfWork, clock: Clock, account_id: str, operation_type: str, counts: TokenCounts,
-    model_name: str | None = None,
+    model_name: str | None = None, *, stated_cost_usd: Decimal | None = None,
+    response_model: str | None = None,
 ) -> QuoteOutcome:
     """What a call would cost now, writing nothing. Raises NotFound, InvalidInput, ModelUnavailable."""
     check_counts(counts)
@@ -281,7 +296,8 @@ def quote(
         account = uow.accounts.get(account_id)
         if account is None:
             raise NotFound("account", account_id)
-        request = UsageRequest("quote", account_id, operation_type, counts, model_name=model_name)
+        request = UsageRequest("quote", account_id, operation_type, counts, model_name=model_name,
+                               stated_cost_usd=stated_cost_usd, response_model=response_model)
         priced = _price(uow.catalogue.snapshot(), account, request, clock.now())
     balance_after = account.balance - priced.credits
     return QuoteOutcome(priced.model, priced.credits, priced.cost, balance_after, balance_after >= 0)
@@ -422,6 +438,7 @@ class ModelSpec:
     price_per_image: Decimal | None = None
     is_default: bool = False
     effective_from: datetime | None = None
+    cache_write_1h_price_per_million: Decimal | None = None
 
 
 def upsert_model(uow: UnitOfWork, clock: Clock, spec: ModelSpec) -> ModelVersion:
@@ -465,6 +482,7 @@ def upsert_model(uow: UnitOfWork, clock: Clock, spec: ModelSpec) -> ModelVersion
                 price_per_image=spec.price_per_image,
                 version=history[-1].version + 1 if history else 1,
                 effective_from=effective_from,
+                cache_write_1h_price_per_million=spec.cache_write_1h_price_per_million,
             )
         )
         # The first model of a type becomes its default, so resolution always has one.
@@ -667,6 +685,7 @@ def _check_model_spec(spec: ModelSpec) -> None:
         ("outputPricePerMillion", spec.output_price_per_million),
         ("cachedInputPricePerMillion", spec.cached_input_price_per_million),
         ("cacheWritePricePerMillion", spec.cache_write_price_per_million),
+        ("cacheWrite1hPricePerMillion", spec.cache_write_1h_price_per_million),
     ):
         _check_usd(price, field, PRICE_PER_MILLION_PLACES)
     _check_usd(spec.price_per_image, "pricePerImage", USD_PLACES)

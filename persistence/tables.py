@@ -54,6 +54,7 @@ class ModelVersionRow(SQLModel, table=True):
     output_price_per_million: Decimal = Field(sa_type=Usd())
     cached_input_price_per_million: Decimal | None = Field(default=None, sa_type=Usd())
     cache_write_price_per_million: Decimal | None = Field(default=None, sa_type=Usd())
+    cache_write_1h_price_per_million: Decimal | None = Field(default=None, sa_type=Usd())
     price_per_image: Decimal | None = Field(default=None, sa_type=Usd())
     effective_from: datetime = Field(sa_type=UtcDateTime())
 

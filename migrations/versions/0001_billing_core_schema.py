@@ -94,6 +94,7 @@ def upgrade() -> None:
     sa.Column('output_price_per_million', sa.BigInteger(), nullable=False),
     sa.Column('cached_input_price_per_million', sa.BigInteger(), nullable=True),
     sa.Column('cache_write_price_per_million', sa.BigInteger(), nullable=True),
+    sa.Column('cache_write_1h_price_per_million', sa.BigInteger(), nullable=True),
     sa.Column('price_per_image', sa.BigInteger(), nullable=True),
     sa.Column('effective_from', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['name'], ['models.name'], ),
