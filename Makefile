@@ -22,7 +22,12 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.record_usage
+	$(BIN)/python -m bench.record_usage --db postgres
+	$(BIN)/python -m bench.record_usage --db sqlite
+
+fuzz: $(STAMP)
+	CREDITMETER_FUZZ_EXAMPLES=$${EXAMPLES:-300} $(BIN)/pytest -q tests/e2e/test_fuzz.py
+	CREDITMETER_FUZZ_EXAMPLES=$${EXAMPLES:-300} CREDITMETER_FUZZ_DB=postgres $(BIN)/pytest -q tests/e2e/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check domain persistence api tests bench
