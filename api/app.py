@@ -59,8 +59,8 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        if self._is_ide_page(request):
-            await self._view(scope, receive, send)
+        if self._is_ide_page(request):  # the GraphiQL page itself: a static page, no data, no key
+            await (await self._view.render_graphql_ide(request))(scope, receive, send)
             return
         request_id = uuid.uuid4().hex
         declared = request.headers.get("content-length", "0")

@@ -97,10 +97,10 @@ class CreditmeterSchema(strawberry.Schema):
         """Client errors are the client's business; MaskUnexpected logs the server's own."""
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
+def build_schema(*, production: bool = False, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
     # The caches are built once, so every request shares them; the rest are per request.
     parser_cache = ParserCache(maxsize=1024)
-    validation = CachedValidation(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES)
+    validation = CachedValidation(max_depth=max_depth, max_aliases=MAX_ALIASES)
     extensions: list[object] = [
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: parser_cache,
