@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,6 @@ from domain.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidInput,
-    ModelUnavailable,
     NotFound,
 )
 from domain.model import (
@@ -357,7 +357,7 @@ class CreditsOutcome:
     replayed: bool
 
 
-_SIGN_RULES = {
+_SIGN_RULES: dict[TransactionKind, tuple[Callable[[Decimal], bool], str]] = {
     TransactionKind.TOP_UP: (lambda amount: amount > 0, "a TOP_UP amount must be positive"),
     TransactionKind.REFUND: (lambda amount: amount > 0, "a REFUND amount must be positive"),
     TransactionKind.EXPIRY: (lambda amount: amount < 0, "an EXPIRY amount must be negative (credits removed)"),

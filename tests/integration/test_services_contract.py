@@ -1,10 +1,15 @@
-"""The use cases against in-memory fakes: end state, not calls."""
+"""The use cases, asserted on end state: one contract suite run against the in-memory fake
+and the SQL unit of work on SQLite and PostgreSQL, so the fake cannot drift."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,12 +18,32 @@ from domain.errors import IdempotencyConflict, InsufficientCredits, InvalidInput
 from domain.model import CreditUnit, ModelType, OperationConfig, TokenCounts, TransactionKind
 from domain.services import ModelSpec, UsageRequest
 from tests.conftest import FixedClock
+from domain.model import LedgerEntry
+from domain.ports import UnitOfWork
+from persistence.engine import make_engine
+from persistence.unit_of_work import SqlUnitOfWorkFactory
+from tests.conftest import _reset_postgres
 from tests.fakes import FakeUnitOfWork
 
 
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
+@pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UnitOfWork]:
+    if request.param == "fake":
+        yield FakeUnitOfWork()
+        return
+    factory = SqlUnitOfWorkFactory(make_engine(_database(request, tmp_path)))
+    yield factory()
+    factory.engine.dispose()
+
+
+def _database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "services.db"
+        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_postgres_database")
+    _reset_postgres(url)
+    return url
 
 
 @pytest.fixture
@@ -27,7 +52,7 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def catalogue(uow: FakeUnitOfWork, clock: FixedClock) -> FakeUnitOfWork:
+def catalogue(uow: UnitOfWork, clock: FixedClock) -> UnitOfWork:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for spec in (
         ModelSpec("cheap", "openai", ModelType.TEXT, D("0.15"), D("0.60"), tokens_per_credit=200, is_default=True),
@@ -42,7 +67,7 @@ def catalogue(uow: FakeUnitOfWork, clock: FixedClock) -> FakeUnitOfWork:
     return uow
 
 
-def _account(uow: FakeUnitOfWork, clock: FixedClock, credits: str = "100") -> str:
+def _account(uow: UnitOfWork, clock: FixedClock, credits: str = "100") -> str:
     return services.create_account(uow, clock, "Acme", D(credits)).id
 
 
@@ -52,42 +77,54 @@ def _usage(account_id: str, key: str = "k1", **overrides: object) -> UsageReques
     return UsageRequest(key, account_id, str(fields.pop("operation", "content")), **fields)  # type: ignore[arg-type]
 
 
-def _balance(uow: FakeUnitOfWork, account_id: str) -> D:
-    return uow.committed_state.accounts[account_id].balance
+def _balance(uow: UnitOfWork, account_id: str) -> D:
+    with uow:
+        account = uow.accounts.get(account_id)
+    assert account is not None
+    return account.balance
 
 
-def _ledger_sum(uow: FakeUnitOfWork, account_id: str) -> D:
-    return sum((e.amount for e in uow.committed_state.ledger.values() if e.account_id == account_id), D(0))
+def _entries(uow: UnitOfWork, account_id: str) -> list[LedgerEntry]:
+    with uow:
+        return uow.ledger.list_for_account(account_id, 100, None).items
 
 
-def test_a_usage_is_charged_once_with_a_ledger_entry_and_a_rollup(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def _usage_ids(uow: UnitOfWork, account_id: str) -> list[int | None]:
+    with uow:
+        return [r.id for r in uow.usage.list_for_account(account_id, 100, None, None, None).items]
+
+
+def _ledger_sum(uow: UnitOfWork, account_id: str) -> D:
+    return sum((e.amount for e in _entries(uow, account_id)), D(0))
+
+
+def test_a_usage_is_charged_once_with_a_ledger_entry_and_a_rollup(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock)
     outcome = services.record_usage(catalogue, clock, _usage(account))
     assert outcome.usage.credits_used == D(10)  # 2000 tokens / 200 per credit
     assert outcome.balance == D(90) == _balance(catalogue, account) == _ledger_sum(catalogue, account)
-    usage_entries = [e for e in catalogue.committed_state.ledger.values() if e.kind is TransactionKind.USAGE]
+    usage_entries = [e for e in _entries(catalogue, account) if e.kind is TransactionKind.USAGE]
     assert [(e.amount, e.balance_after, e.usage_id) for e in usage_entries] == [(D(-10), D(90), outcome.usage.id)]
-    assert len(catalogue.committed_state.rollups) == 1
 
 
-def test_a_replayed_key_charges_nothing_more(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_a_replayed_key_charges_nothing_more(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock)
     first = services.record_usage(catalogue, clock, _usage(account))
     again = services.record_usage(catalogue, clock, _usage(account))
     assert again.replayed and not first.replayed
     assert again.usage.id == first.usage.id and again.balance == first.balance
     assert _balance(catalogue, account) == D(90)
-    assert len(catalogue.committed_state.usage) == 1
+    assert _usage_ids(catalogue, account) == [first.usage.id]
 
 
-def test_a_replay_answers_even_when_the_balance_has_run_out_since(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_a_replay_answers_even_when_the_balance_has_run_out_since(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock, "10")
     services.record_usage(catalogue, clock, _usage(account))
     assert _balance(catalogue, account) == D(0)
     assert services.record_usage(catalogue, clock, _usage(account)).replayed
 
 
-def test_the_same_key_with_a_different_input_is_a_conflict(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_the_same_key_with_a_different_input_is_a_conflict(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock)
     services.record_usage(catalogue, clock, _usage(account))
     with pytest.raises(IdempotencyConflict):
@@ -98,23 +135,24 @@ def test_the_same_key_with_a_different_input_is_a_conflict(catalogue: FakeUnitOf
     assert _balance(catalogue, account) == D(90) and _balance(catalogue, other) == D(100)
 
 
-def test_insufficient_credits_writes_nothing_at_all(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_insufficient_credits_writes_nothing_at_all(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock, "9")
     with pytest.raises(InsufficientCredits) as refused:
         services.record_usage(catalogue, clock, _usage(account))
     assert (refused.value.required, refused.value.balance) == (D(10), D(9))
     assert _balance(catalogue, account) == D(9)
-    assert not catalogue.committed_state.usage and not catalogue.committed_state.rollups
+    assert _usage_ids(catalogue, account) == []
+    assert [e.kind for e in _entries(catalogue, account)] == [TransactionKind.TOP_UP]
 
 
-def test_a_failed_call_is_recorded_with_its_cost_but_charged_zero(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_a_failed_call_is_recorded_with_its_cost_but_charged_zero(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock, "0")
     outcome = services.record_usage(catalogue, clock, _usage(account, success=False))
     assert outcome.usage.credits_used == D(0) and outcome.usage.cost_usd_total == D("0.00075")
     assert _balance(catalogue, account) == D(0)
 
 
-def test_resolution_takes_task_then_account_then_operation_then_system(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_resolution_takes_task_then_account_then_operation_then_system(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock, "1000")
     model_of = lambda key, **kw: services.record_usage(catalogue, clock, _usage(account, key, **kw)).usage.model_name  # noqa: E731
     assert model_of("a") == "cheap"
@@ -132,7 +170,7 @@ def test_resolution_takes_task_then_account_then_operation_then_system(catalogue
     [("nope", "no such model"), ("painter", "IMAGE model"), ("premium", "inactive")],
 )
 def test_a_named_model_that_cannot_bill_is_an_error_not_a_fallback(
-    catalogue: FakeUnitOfWork, clock: FixedClock, model_name: str, reason: str
+    catalogue: UnitOfWork, clock: FixedClock, model_name: str, reason: str
 ) -> None:
     services.set_model_active(catalogue, clock, "premium", False)
     account = _account(catalogue, clock)
@@ -141,14 +179,14 @@ def test_a_named_model_that_cannot_bill_is_an_error_not_a_fallback(
     assert _balance(catalogue, account) == D(100)
 
 
-def test_unknown_accounts_and_operations_are_not_found(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_unknown_accounts_and_operations_are_not_found(catalogue: UnitOfWork, clock: FixedClock) -> None:
     with pytest.raises(NotFound):
         services.record_usage(catalogue, clock, _usage("missing"))
     with pytest.raises(NotFound):
         services.record_usage(catalogue, clock, _usage(_account(catalogue, clock), operation="teleport"))
 
 
-def test_a_price_change_adds_a_version_and_usage_keeps_the_one_in_force(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_a_price_change_adds_a_version_and_usage_keeps_the_one_in_force(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock, "1000")
     before = services.record_usage(catalogue, clock, _usage(account, "old", model_name="premium"))
     services.upsert_model(catalogue, clock, ModelSpec("premium", "anthropic", ModelType.TEXT, D("6"), D("30"),
@@ -161,20 +199,24 @@ def test_a_price_change_adds_a_version_and_usage_keeps_the_one_in_force(catalogu
     )
     assert before.usage.cost_usd_total == D("0.018") and backdated.usage.cost_usd_total == D("0.018")
     assert after.usage.cost_usd_total == D("0.036")
-    assert catalogue.committed_state.usage[before.usage.id].cost_usd_total == D("0.018")  # type: ignore[index]
-    assert [v.version for v in catalogue.committed_state.versions["premium"]] == [1, 2]
+    with catalogue:
+        stored = catalogue.usage.get(before.usage.id)  # type: ignore[arg-type]
+        history = catalogue.catalogue.snapshot().history("premium")
+    assert stored is not None and stored.cost_usd_total == D("0.018")
+    assert [v.version for v in history] == [1, 2]
 
 
-def test_the_default_model_cannot_be_deactivated(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_the_default_model_cannot_be_deactivated(catalogue: UnitOfWork, clock: FixedClock) -> None:
     with pytest.raises(InvalidInput):
         services.set_model_active(catalogue, clock, "cheap", False)
     services.set_default_model(catalogue, clock, "premium")
     services.set_model_active(catalogue, clock, "cheap", False)
-    flags = catalogue.committed_state.flags
+    with catalogue:
+        flags = catalogue.catalogue.snapshot().flags
     assert [name for name, f in flags.items() if f.is_default and f.model_type is ModelType.TEXT] == ["premium"]
 
 
-def test_add_credits_is_idempotent_and_removals_cannot_go_below_zero(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_add_credits_is_idempotent_and_removals_cannot_go_below_zero(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock, "5")
     first = services.add_credits(catalogue, clock, "top", account, D("2.5"))
     again = services.add_credits(catalogue, clock, "top", account, D("2.5"))
@@ -194,7 +236,7 @@ def test_add_credits_is_idempotent_and_removals_cannot_go_below_zero(catalogue: 
      ("1E+999", TransactionKind.TOP_UP)],
 )
 def test_add_credits_refuses_amounts_that_make_no_sense(
-    catalogue: FakeUnitOfWork, clock: FixedClock, amount: str, kind: TransactionKind
+    catalogue: UnitOfWork, clock: FixedClock, amount: str, kind: TransactionKind
 ) -> None:
     account = _account(catalogue, clock, "5")
     with pytest.raises(InvalidInput):
@@ -202,7 +244,7 @@ def test_add_credits_refuses_amounts_that_make_no_sense(
     assert _balance(catalogue, account) == D(5)
 
 
-def test_usage_from_the_future_is_refused(catalogue: FakeUnitOfWork, clock: FixedClock) -> None:
+def test_usage_from_the_future_is_refused(catalogue: UnitOfWork, clock: FixedClock) -> None:
     account = _account(catalogue, clock)
     with pytest.raises(InvalidInput):
         services.record_usage(catalogue, clock, _usage(account, occurred_at=clock.now() + timedelta(hours=1)))
