@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-
 from typing import Annotated
 
 import strawberry
@@ -15,7 +14,8 @@ from api.permissions import is_admin, may_read_catalogue
 from api.types import AIModel, BillingSettings, CreditUnit, ModelType, OperationConfig, RoundingMode
 from domain import model as domain
 from domain import services
-from domain.errors import BillingError, Forbidden as Refused
+from domain.errors import BillingError
+from domain.errors import Forbidden as Refused
 
 # ---------------------------------------------------------------- queries
 

@@ -19,8 +19,8 @@ from api import catalogue as catalogue_api
 from api import keys as keys_api
 from api import usage as usage_api
 from api.scalars import SCALARS
+from api.types import Account, AccountConnection, AIModel, ApiKeyInfo, BillingSettings, OperationConfig
 from api.validation import CachedValidation
-from api.types import AIModel, Account, AccountConnection, ApiKeyInfo, BillingSettings, OperationConfig
 from domain.errors import BillingError
 
 log = logging.getLogger("creditmeter.api")

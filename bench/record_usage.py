@@ -32,10 +32,10 @@ from api.context import SystemClock
 from api.seed import seed
 from domain import services
 from domain.model import Role
+from persistence.engine import make_engine
 from persistence.migrate import upgrade
 from persistence.repositories import accounts, transactions, usage
 from persistence.unit_of_work import SqlUnitOfWorkFactory
-from persistence.engine import make_engine
 
 PG_ADMIN = os.environ.get("CREDITMETER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ACCOUNTS = 100

@@ -34,7 +34,6 @@ from domain.model import (
 from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
 from persistence import cursors
 from persistence.statements import Statement, read_timestamp, timestamp, units
-from persistence.types import from_units
 from persistence.tables import (
     AccountRow,
     ApiKeyRow,
@@ -46,6 +45,7 @@ from persistence.tables import (
     TransactionRow,
     UsageRow,
 )
+from persistence.types import from_units
 
 accounts = AccountRow.__table__  # type: ignore[attr-defined]
 models = ModelRow.__table__  # type: ignore[attr-defined]
