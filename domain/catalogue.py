@@ -36,18 +36,17 @@ class Catalogue:
         self._by_id = {version.id: version for history in self.versions.values() for version in history}
 
     def version_at(self, name: str, at: datetime) -> ModelVersion | None:
+        """The version in force at `at`. Usage from before a model's first version is billed
+        at that first price: no other price ever existed for it."""
         history = self.versions.get(name)
         if not history:
             return None
         index = bisect_right(self._starts[name], at)
-        return self._with_flags(history[index - 1]) if index else None
+        return self._with_flags(history[max(index, 1) - 1])
 
     def current(self, name: str, now: datetime) -> ModelVersion | None:
-        """The version in force now, else the earliest scheduled one."""
-        history = self.versions.get(name)
-        if not history:
-            return None
-        return self.version_at(name, now) or self._with_flags(history[0])
+        """The version in force now (the first one when all are scheduled for later)."""
+        return self.version_at(name, now)
 
     def history(self, name: str) -> list[ModelVersion]:
         return [self._with_flags(version) for version in self.versions.get(name, [])]

@@ -691,8 +691,6 @@ def _check_model_spec(spec: ModelSpec) -> None:
     _check_usd(spec.price_per_image, "pricePerImage", USD_PLACES)
     if spec.tokens_per_credit is not None and not 0 < spec.tokens_per_credit <= 10**9:
         raise InvalidInput("tokensPerCredit must be 1..1e9", field="tokensPerCredit")
-    if spec.model_type is ModelType.TEXT and spec.tokens_per_credit is None:
-        raise InvalidInput("a TEXT model needs tokensPerCredit", field="tokensPerCredit")
     if spec.effective_from is not None:
         _require_aware(spec.effective_from, "effectiveFrom")
 

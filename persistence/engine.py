@@ -22,10 +22,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str | None = None, *, pool_size: int = 40) -> Engine:
+def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engine:
     url = normalise_url(url or database_url())
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
+    # Per server process: 4 workers x (10 + 10) stays under PostgreSQL's default 100 connections;
+    # requests beyond that wait for a connection rather than fail.
+    pool_size = pool_size or int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "10"))
     return create_engine(
         url,
         pool_size=pool_size,

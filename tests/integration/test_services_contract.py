@@ -248,3 +248,29 @@ def test_usage_from_the_future_is_refused(catalogue: UnitOfWork, clock: FixedClo
     account = _account(catalogue, clock)
     with pytest.raises(InvalidInput):
         services.record_usage(catalogue, clock, _usage(account, occurred_at=clock.now() + timedelta(hours=1)))
+
+
+def test_usage_from_before_a_models_first_version_bills_at_its_first_price(
+    catalogue: UnitOfWork, clock: FixedClock
+) -> None:
+    services.upsert_model(catalogue, clock, ModelSpec("brand-new", "openai", ModelType.TEXT, D("1"), D("1"),
+                                                      tokens_per_credit=100))
+    account = _account(catalogue, clock)
+    backfilled = services.record_usage(
+        catalogue, clock, _usage(account, model_name="brand-new", occurred_at=clock.now() - timedelta(days=30))
+    )
+    assert backfilled.usage.cost_usd_total == D("0.002") and backfilled.model is not None
+    assert backfilled.model.version == 1
+
+
+def test_a_text_model_without_tokens_per_credit_bills_flat_units_but_not_model_tokens(
+    catalogue: UnitOfWork, clock: FixedClock
+) -> None:
+    services.upsert_model(catalogue, clock, ModelSpec("flat", "openai", ModelType.TEXT, D("1"), D("1")))
+    services.upsert_operation(catalogue, clock, OperationConfig("flat-op", ModelType.TEXT, CreditUnit.PER_REQUEST,
+                                                                D("3"), "flat"))
+    account = _account(catalogue, clock)
+    assert services.record_usage(catalogue, clock, _usage(account, "a", operation="flat-op")).usage.credits_used == 3
+    with pytest.raises(InvalidInput, match="tokensPerCredit"):
+        services.record_usage(catalogue, clock, _usage(account, "b", model_name="flat"))
+    assert _balance(catalogue, account) == D(97)
