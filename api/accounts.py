@@ -41,7 +41,9 @@ async def accounts(info: Info, first: int | None = 50, after: str | None = None)
         raise Refused("only ADMIN keys may list accounts")
     page = await info.context.read(lambda uow: uow.accounts.list(50 if first is None else first, after))
     return AccountConnection(
-        edges=[AccountEdge(cursor=c, node=Account.from_domain(a)) for c, a in zip(page.cursors, page.items, strict=True)],
+        edges=[
+            AccountEdge(cursor=c, node=Account.from_domain(a)) for c, a in zip(page.cursors, page.items, strict=True)
+        ],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
     )
 
@@ -63,7 +65,9 @@ class AccountPayload:
     account: Account
 
 
-AccountResult = Annotated[AccountPayload | NotFoundError | ModelUnavailable | ValidationError | Forbidden, strawberry.union("AccountResult")]
+AccountResult = Annotated[
+    AccountPayload | NotFoundError | ModelUnavailable | ValidationError | Forbidden, strawberry.union("AccountResult")
+]
 
 
 @strawberry.input
@@ -77,7 +81,10 @@ async def create_account(info: Info, input: CreateAccountInput) -> AccountResult
         return forbidden()
     try:
         created = await info.context.run(
-            services.create_account, info.context.uow(), info.context.clock, input.name,
+            services.create_account,
+            info.context.uow(),
+            info.context.clock,
+            input.name,
             input.initial_credits if input.initial_credits is not None else Decimal(0),
         )
     except BillingError as error:
@@ -102,8 +109,12 @@ async def update_account_settings(info: Info, input: AccountSettingsInput) -> Ac
 
     try:
         updated = await info.context.run(
-            services.update_account_settings, info.context.uow(), info.context.clock, str(input.account_id),
-            keep_unset(input.default_text_model), keep_unset(input.default_image_model),
+            services.update_account_settings,
+            info.context.uow(),
+            info.context.clock,
+            str(input.account_id),
+            keep_unset(input.default_text_model),
+            keep_unset(input.default_image_model),
         )
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]
@@ -126,7 +137,10 @@ class CreditsAdded:
     replayed: bool
 
 
-AddCreditsResult = Annotated[CreditsAdded | NotFoundError | ValidationError | IdempotencyConflict | InsufficientCredits | Forbidden, strawberry.union("AddCreditsResult")]
+AddCreditsResult = Annotated[
+    CreditsAdded | NotFoundError | ValidationError | IdempotencyConflict | InsufficientCredits | Forbidden,
+    strawberry.union("AddCreditsResult"),
+]
 
 
 async def add_credits(info: Info, input: AddCreditsInput) -> AddCreditsResult:  # type: ignore[valid-type]
@@ -134,8 +148,14 @@ async def add_credits(info: Info, input: AddCreditsInput) -> AddCreditsResult:  
         return forbidden()
     try:
         outcome = await info.context.run(
-            services.add_credits, info.context.uow(), info.context.clock, input.idempotency_key,
-            str(input.account_id), input.amount, input.kind or domain.TransactionKind.TOP_UP, input.description,
+            services.add_credits,
+            info.context.uow(),
+            info.context.clock,
+            input.idempotency_key,
+            str(input.account_id),
+            input.amount,
+            input.kind or domain.TransactionKind.TOP_UP,
+            input.description,
         )
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]

@@ -37,7 +37,8 @@ class _BodyTooLarge(Exception):
 def _error_response(status: int, code: str, message: str, request_id: str, **headers: str) -> JSONResponse:
     return JSONResponse(
         {"data": None, "errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}]},
-        status_code=status, headers={"X-Request-Id": request_id, **headers},
+        status_code=status,
+        headers={"X-Request-Id": request_id, **headers},
     )
 
 
@@ -65,14 +66,18 @@ class GraphQLEndpoint:
         request_id = uuid.uuid4().hex
         declared = request.headers.get("content-length", "0")
         if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-            await _error_response(413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-                                  request_id)(scope, receive, send)
+            await _error_response(
+                413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes", request_id
+            )(scope, receive, send)
             return
         caller = await self._authenticate(request)
         if caller is None:
             await _error_response(
-                401, "UNAUTHENTICATED", "Unauthenticated: send a live API key as 'Authorization: Bearer <secret>'",
-                request_id, **{"WWW-Authenticate": "Bearer"},
+                401,
+                "UNAUTHENTICATED",
+                "Unauthenticated: send a live API key as 'Authorization: Bearer <secret>'",
+                request_id,
+                **{"WWW-Authenticate": "Bearer"},
             )(scope, receive, send)
             return
         uow_factory: UnitOfWorkFactory = self._state["uow_factory"]
@@ -101,8 +106,9 @@ class GraphQLEndpoint:
             await self._view(scope, receive_bounded, send_with_id)
         except _BodyTooLarge:
             if not started:
-                await _error_response(413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-                                      request_id)(scope, receive, send)
+                await _error_response(
+                    413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes", request_id
+                )(scope, receive, send)
 
     def _is_ide_page(self, request: Request) -> bool:
         return (

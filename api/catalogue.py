@@ -79,13 +79,17 @@ class ModelInput:
 
     def to_domain(self) -> services.ModelSpec:
         return services.ModelSpec(
-            name=self.name, provider=self.provider, model_type=self.model_type,
+            name=self.name,
+            provider=self.provider,
+            model_type=self.model_type,
             input_price_per_million=self.input_price_per_million,
-            output_price_per_million=self.output_price_per_million, display_name=self.display_name,
+            output_price_per_million=self.output_price_per_million,
+            display_name=self.display_name,
             tokens_per_credit=self.tokens_per_credit,
             cached_input_price_per_million=self.cached_input_price_per_million,
             cache_write_price_per_million=self.cache_write_price_per_million,
-            price_per_image=self.price_per_image, is_default=bool(self.is_default),
+            price_per_image=self.price_per_image,
+            is_default=bool(self.is_default),
             effective_from=self.effective_from,
             cache_write_1h_price_per_million=self.cache_write_1h_price_per_million,
         )
@@ -104,8 +108,9 @@ async def upsert_model(info: Info, input: ModelInput) -> ModelResult:  # type: i
     if not is_admin(info.context.caller):
         return forbidden()
     try:
-        version = await info.context.run(services.upsert_model, info.context.uow(), info.context.clock,
-                                         input.to_domain())
+        version = await info.context.run(
+            services.upsert_model, info.context.uow(), info.context.clock, input.to_domain()
+        )
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]
     return ModelPayload(model=AIModel.from_domain(version))
@@ -115,8 +120,9 @@ async def set_model_active(info: Info, name: str, active: bool) -> ModelResult: 
     if not is_admin(info.context.caller):
         return forbidden()
     try:
-        version = await info.context.run(services.set_model_active, info.context.uow(), info.context.clock,
-                                         name, active)
+        version = await info.context.run(
+            services.set_model_active, info.context.uow(), info.context.clock, name, active
+        )
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]
     return ModelPayload(model=AIModel.from_domain(version))
@@ -143,8 +149,11 @@ class OperationInput:
 
     def to_domain(self) -> domain.OperationConfig:
         return domain.OperationConfig(
-            operation_type=self.operation_type, model_type=self.model_type, unit=self.unit,
-            credits_cost=self.credits_cost, default_model=self.default_model or None,
+            operation_type=self.operation_type,
+            model_type=self.model_type,
+            unit=self.unit,
+            credits_cost=self.credits_cost,
+            default_model=self.default_model or None,
             is_active=self.is_active is not False,
         )
 
@@ -154,15 +163,19 @@ class OperationPayload:
     operation: OperationConfig
 
 
-OperationResult = Annotated[OperationPayload | NotFoundError | ModelUnavailable | ValidationError | Forbidden, strawberry.union("OperationResult")]
+OperationResult = Annotated[
+    OperationPayload | NotFoundError | ModelUnavailable | ValidationError | Forbidden,
+    strawberry.union("OperationResult"),
+]
 
 
 async def upsert_operation(info: Info, input: OperationInput) -> OperationResult:  # type: ignore[valid-type]
     if not is_admin(info.context.caller):
         return forbidden()
     try:
-        operation = await info.context.run(services.upsert_operation, info.context.uow(), info.context.clock,
-                                           input.to_domain())
+        operation = await info.context.run(
+            services.upsert_operation, info.context.uow(), info.context.clock, input.to_domain()
+        )
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]
     return OperationPayload(operation=OperationConfig.from_domain(operation))
@@ -180,7 +193,9 @@ class BillingSettingsPayload:
     settings: BillingSettings
 
 
-BillingSettingsResult = Annotated[BillingSettingsPayload | ValidationError | Forbidden, strawberry.union("BillingSettingsResult")]
+BillingSettingsResult = Annotated[
+    BillingSettingsPayload | ValidationError | Forbidden, strawberry.union("BillingSettingsResult")
+]
 
 
 async def update_billing_settings(info: Info, input: BillingSettingsInput) -> BillingSettingsResult:  # type: ignore[valid-type]
@@ -188,8 +203,11 @@ async def update_billing_settings(info: Info, input: BillingSettingsInput) -> Bi
         return forbidden()
     try:
         settings = await info.context.run(
-            services.update_billing_settings, info.context.uow(), input.rounding_mode,
-            input.credit_decimal_places, input.credit_price_usd,
+            services.update_billing_settings,
+            info.context.uow(),
+            input.rounding_mode,
+            input.credit_decimal_places,
+            input.credit_price_usd,
         )
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]

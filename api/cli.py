@@ -54,8 +54,15 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     uvicorn.run(
-        "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        access_log=args.access_log, http="httptools", loop="uvloop", log_level="info",
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=args.access_log,
+        http="httptools",
+        loop="uvloop",
+        log_level="info",
     )
     return 0
 

@@ -46,7 +46,9 @@ class Forbidden(Error):
     pass
 
 
-ErrorPayload = ValidationError | NotFoundError | ModelUnavailable | IdempotencyConflict | InsufficientCredits | Forbidden
+ErrorPayload = (
+    ValidationError | NotFoundError | ModelUnavailable | IdempotencyConflict | InsufficientCredits | Forbidden
+)
 
 
 def to_payload(error: errors.BillingError) -> ErrorPayload:

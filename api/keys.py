@@ -43,7 +43,11 @@ async def create_api_key(info: Info, input: CreateApiKeyInput) -> ApiKeyResult: 
         return forbidden()
     try:
         key, secret = await info.context.run(
-            services.create_api_key, info.context.uow(), info.context.clock, input.name, input.role,
+            services.create_api_key,
+            info.context.uow(),
+            info.context.clock,
+            input.name,
+            input.role,
             str(input.account_id) if input.account_id else None,
         )
     except BillingError as error:

@@ -15,7 +15,7 @@ _DECIMAL = re.compile(r"^-?(0|[1-9]\d{0,19})(\.\d{1,20})?$")
 
 
 def parse_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError('Decimal values are strings such as "12.50", never floats')
     if isinstance(value, int):
         value = str(value)

@@ -81,7 +81,11 @@ class MaskUnexpected(MaskErrors):
         request_id = getattr(self.execution_context.context, "request_id", "-")
         log.error("unexpected error in request %s at %s", request_id, error.path, exc_info=error.original_error)
         return GraphQLError(
-            self.error_message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+            self.error_message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
         )
 

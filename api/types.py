@@ -13,7 +13,9 @@ from domain import model as domain
 from domain.money import RoundingMode as DomainRoundingMode
 
 ModelType = strawberry.enum(domain.ModelType, name="ModelType")
-CreditUnit = strawberry.enum(domain.CreditUnit, name="CreditUnit", description="How an operation turns usage into credits (see DOMAIN.md).")
+CreditUnit = strawberry.enum(
+    domain.CreditUnit, name="CreditUnit", description="How an operation turns usage into credits (see DOMAIN.md)."
+)
 RoundingMode = strawberry.enum(DomainRoundingMode, name="RoundingMode")
 TransactionKind = strawberry.enum(domain.TransactionKind, name="TransactionKind")
 Role = strawberry.enum(domain.Role, name="Role")
@@ -21,7 +23,12 @@ Role = strawberry.enum(domain.Role, name="Role")
 JSON = strawberry.scalars.JSON
 
 
-@strawberry.type(description="One version of a model's pricing. A price change makes a new version; old usage keeps the version it was billed with.")
+@strawberry.type(
+    description=(
+        "One version of a model's pricing. A price change makes a new version; "
+        "old usage keeps the version it was billed with."
+    )
+)
 class AIModel:
     id: strawberry.ID
     name: str
@@ -46,15 +53,22 @@ class AIModel:
     @classmethod
     def from_domain(cls, version: domain.ModelVersion) -> AIModel:
         return cls(
-            id=strawberry.ID(str(version.id)), name=version.name, display_name=version.display_name,
-            provider=version.provider, model_type=version.model_type, tokens_per_credit=version.tokens_per_credit,
+            id=strawberry.ID(str(version.id)),
+            name=version.name,
+            display_name=version.display_name,
+            provider=version.provider,
+            model_type=version.model_type,
+            tokens_per_credit=version.tokens_per_credit,
             input_price_per_million=version.input_price_per_million,
             output_price_per_million=version.output_price_per_million,
             cached_input_price_per_million=version.cached_input_price_per_million,
             cache_write_price_per_million=version.cache_write_price_per_million,
             cache_write_1h_price_per_million=version.cache_write_1h_price_per_million,
-            price_per_image=version.price_per_image, is_default=version.is_default, is_active=version.is_active,
-            version=version.version, effective_from=version.effective_from,
+            price_per_image=version.price_per_image,
+            is_default=version.is_default,
+            is_active=version.is_active,
+            version=version.version,
+            effective_from=version.effective_from,
         )
 
 
@@ -81,8 +95,11 @@ class OperationConfig:
     @classmethod
     def from_domain(cls, operation: domain.OperationConfig) -> OperationConfig:
         return cls(
-            operation_type=operation.operation_type, model_type=operation.model_type, unit=operation.unit,
-            credits_cost=operation.credits_cost, is_active=operation.is_active,
+            operation_type=operation.operation_type,
+            model_type=operation.model_type,
+            unit=operation.unit,
+            credits_cost=operation.credits_cost,
+            is_active=operation.is_active,
             default_model_name=operation.default_model,
         )
 
@@ -96,7 +113,8 @@ class BillingSettings:
     @classmethod
     def from_domain(cls, settings: domain.BillingSettings) -> BillingSettings:
         return cls(
-            rounding_mode=settings.rounding_mode, credit_decimal_places=settings.credit_decimal_places,
+            rounding_mode=settings.rounding_mode,
+            credit_decimal_places=settings.credit_decimal_places,
             credit_price_usd=settings.credit_price_usd,
         )
 
@@ -147,15 +165,27 @@ class UsageRecord:
     def from_domain(cls, record: domain.UsageRecord, model: domain.ModelVersion | None = None) -> UsageRecord:
         counts = record.counts
         return cls(
-            id=strawberry.ID(str(record.id)), idempotency_key=record.idempotency_key,
-            account_id=strawberry.ID(record.account_id), operation_type=record.operation_type,
-            model_name=record.model_name, tokens_input=counts.tokens_input, tokens_output=counts.tokens_output,
-            tokens_cached_input=counts.tokens_cached_input, tokens_cache_write=counts.tokens_cache_write,
-            tokens_reasoning=counts.tokens_reasoning, images=counts.images, credits_used=record.credits_used,
-            cost_usd_input=record.cost_usd_input, cost_usd_output=record.cost_usd_output,
-            cost_usd_total=record.cost_usd_total, success=record.success,
-            tokens_estimated=record.tokens_estimated, occurred_at=record.occurred_at,
-            recorded_at=record.recorded_at, metadata=record.metadata, model_version_id=record.model_version_id,
+            id=strawberry.ID(str(record.id)),
+            idempotency_key=record.idempotency_key,
+            account_id=strawberry.ID(record.account_id),
+            operation_type=record.operation_type,
+            model_name=record.model_name,
+            tokens_input=counts.tokens_input,
+            tokens_output=counts.tokens_output,
+            tokens_cached_input=counts.tokens_cached_input,
+            tokens_cache_write=counts.tokens_cache_write,
+            tokens_reasoning=counts.tokens_reasoning,
+            images=counts.images,
+            credits_used=record.credits_used,
+            cost_usd_input=record.cost_usd_input,
+            cost_usd_output=record.cost_usd_output,
+            cost_usd_total=record.cost_usd_total,
+            success=record.success,
+            tokens_estimated=record.tokens_estimated,
+            occurred_at=record.occurred_at,
+            recorded_at=record.recorded_at,
+            metadata=record.metadata,
+            model_version_id=record.model_version_id,
             model_version=model,
         )
 
@@ -192,8 +222,12 @@ class CreditTransaction:
     @classmethod
     def from_domain(cls, entry: domain.LedgerEntry) -> CreditTransaction:
         return cls(
-            id=strawberry.ID(str(entry.id)), kind=entry.kind, amount=entry.amount,
-            balance_after=entry.balance_after, description=entry.description, created_at=entry.created_at,
+            id=strawberry.ID(str(entry.id)),
+            kind=entry.kind,
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            description=entry.description,
+            created_at=entry.created_at,
             usage_id=entry.usage_id,
         )
 
@@ -236,8 +270,10 @@ class Account:
             lambda uow: uow.ledger.list_for_account(account_id, 50 if first is None else first, after)
         )
         return CreditTransactionConnection(
-            edges=[CreditTransactionEdge(cursor=c, node=CreditTransaction.from_domain(e))
-                   for c, e in zip(page.cursors, page.items, strict=True)],
+            edges=[
+                CreditTransactionEdge(cursor=c, node=CreditTransaction.from_domain(e))
+                for c, e in zip(page.cursors, page.items, strict=True)
+            ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
 
@@ -255,15 +291,20 @@ class Account:
             lambda uow: uow.usage.list_for_account(account_id, 50 if first is None else first, after, from_, to)
         )
         return UsageRecordConnection(
-            edges=[UsageRecordEdge(cursor=c, node=UsageRecord.from_domain(r))
-                   for c, r in zip(page.cursors, page.items, strict=True)],
+            edges=[
+                UsageRecordEdge(cursor=c, node=UsageRecord.from_domain(r))
+                for c, r in zip(page.cursors, page.items, strict=True)
+            ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
 
     @classmethod
     def from_domain(cls, account: domain.Account) -> Account:
         return cls(
-            id=strawberry.ID(account.id), name=account.name, balance=account.balance, created_at=account.created_at,
+            id=strawberry.ID(account.id),
+            name=account.name,
+            balance=account.balance,
+            created_at=account.created_at,
             default_text_model_name=account.default_text_model,
             default_image_model_name=account.default_image_model,
         )
@@ -293,8 +334,10 @@ class ApiKeyInfo:
     @classmethod
     def from_domain(cls, key: domain.ApiKey) -> ApiKeyInfo:
         return cls(
-            id=strawberry.ID(key.id), name=key.name, role=key.role,
+            id=strawberry.ID(key.id),
+            name=key.name,
+            role=key.role,
             account_id=strawberry.ID(key.account_id) if key.account_id else None,
-            created_at=key.created_at, revoked=key.revoked,
+            created_at=key.created_at,
+            revoked=key.revoked,
         )
-

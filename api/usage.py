@@ -27,8 +27,7 @@ from domain.model import TokenCounts
 
 MAX_BATCH = 1000
 PROVIDER_DESCRIPTION = (
-    "Names the providerResponse's shape when it cannot be told from the JSON: "
-    + ", ".join(providers.PROVIDERS) + "."
+    "Names the providerResponse's shape when it cannot be told from the JSON: " + ", ".join(providers.PROVIDERS) + "."
 )
 
 
@@ -61,9 +60,12 @@ class RecordUsageInput:
 
     def to_domain(self) -> services.UsageRequest:
         explicit = {
-            "tokens_input": self.tokens_input, "tokens_output": self.tokens_output,
-            "tokens_cached_input": self.tokens_cached_input, "tokens_cache_write": self.tokens_cache_write,
-            "tokens_reasoning": self.tokens_reasoning, "images": self.images,
+            "tokens_input": self.tokens_input,
+            "tokens_output": self.tokens_output,
+            "tokens_cached_input": self.tokens_cached_input,
+            "tokens_cache_write": self.tokens_cache_write,
+            "tokens_reasoning": self.tokens_reasoning,
+            "images": self.images,
         }
         extracted = None
         if self.provider_response is not None:
@@ -91,7 +93,16 @@ class UsageRecorded:
     replayed: bool
 
 
-RecordUsageResult = Annotated[UsageRecorded | InsufficientCredits | NotFoundError | ModelUnavailable | ValidationError | IdempotencyConflict | Forbidden, strawberry.union("RecordUsageResult")]
+RecordUsageResult = Annotated[
+    UsageRecorded
+    | InsufficientCredits
+    | NotFoundError
+    | ModelUnavailable
+    | ValidationError
+    | IdempotencyConflict
+    | Forbidden,
+    strawberry.union("RecordUsageResult"),
+]
 
 
 def _record(info: Info, input: RecordUsageInput) -> UsageRecorded | BillingError:
@@ -100,8 +111,9 @@ def _record(info: Info, input: RecordUsageInput) -> UsageRecorded | BillingError
         outcome = services.record_usage(info.context.uow(), info.context.clock, input.to_domain())
     except BillingError as error:
         return error
-    return UsageRecorded(usage=UsageRecord.from_domain(outcome.usage, outcome.model), balance=outcome.balance,
-                         replayed=outcome.replayed)
+    return UsageRecorded(
+        usage=UsageRecord.from_domain(outcome.usage, outcome.model), balance=outcome.balance, replayed=outcome.replayed
+    )
 
 
 async def record_usage(info: Info, input: RecordUsageInput) -> RecordUsageResult:  # type: ignore[valid-type]
@@ -147,9 +159,11 @@ class QuoteInput:
         """The counts to price and what the response said. Raises InvalidInput."""
         # The contract defaults every count to 0, so with a response a 0 means "not given".
         explicit = {
-            "tokens_input": self.tokens_input or None, "tokens_output": self.tokens_output or None,
+            "tokens_input": self.tokens_input or None,
+            "tokens_output": self.tokens_output or None,
             "tokens_cached_input": self.tokens_cached_input or None,
-            "tokens_cache_write": self.tokens_cache_write or None, "images": self.images or None,
+            "tokens_cache_write": self.tokens_cache_write or None,
+            "images": self.images or None,
         }
         if self.provider_response is None:
             return providers.merge_counts(explicit, None), None
@@ -168,15 +182,21 @@ class Quote:
     affordable: bool
 
 
-QuoteResult = Annotated[Quote | NotFoundError | ModelUnavailable | ValidationError | Forbidden, strawberry.union("QuoteResult")]
+QuoteResult = Annotated[
+    Quote | NotFoundError | ModelUnavailable | ValidationError | Forbidden, strawberry.union("QuoteResult")
+]
 
 
 def _quote(info: Info, input: QuoteInput) -> services.QuoteOutcome:
     """Runs on a worker thread: reading a long stream is work too."""
     counts, extracted = input.usage()
     return services.quote(
-        info.context.uow(read_only=True), info.context.clock, str(input.account_id), input.operation_type,
-        counts, input.model_name or None,
+        info.context.uow(read_only=True),
+        info.context.clock,
+        str(input.account_id),
+        input.operation_type,
+        counts,
+        input.model_name or None,
         stated_cost_usd=extracted.stated_cost_usd if extracted else None,
         response_model=extracted.model if extracted else None,
     )
@@ -190,7 +210,11 @@ async def quote(info: Info, input: QuoteInput) -> QuoteResult:  # type: ignore[v
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]
     return Quote(
-        model=AIModel.from_domain(outcome.model), credits_used=outcome.credits, cost_usd_input=outcome.cost.input,
-        cost_usd_output=outcome.cost.output, cost_usd_total=outcome.cost.total,
-        balance_after=outcome.balance_after, affordable=outcome.affordable,
+        model=AIModel.from_domain(outcome.model),
+        credits_used=outcome.credits,
+        cost_usd_input=outcome.cost.input,
+        cost_usd_output=outcome.cost.output,
+        cost_usd_total=outcome.cost.total,
+        balance_after=outcome.balance_after,
+        affordable=outcome.affordable,
     )

@@ -57,7 +57,8 @@ request = function()
   counter = counter + 1
   local account = accounts[(counter % #accounts) + 1]
   local body = '{"query":"QUERY","variables":{"i":{"idempotencyKey":"bench-' .. RUN .. '-' .. tid .. '-' .. counter ..
-    '","accountId":"' .. account .. '","operationType":"content","tokensInput":1200,"tokensOutput":350,"tokensCachedInput":200}}}'
+    '","accountId":"' .. account .. '","operationType":"content",' ..
+    '"tokensInput":1200,"tokensOutput":350,"tokensCachedInput":200}}}'
   return wrk.format(nil, "/graphql", nil, body)
 end
 """
@@ -89,7 +90,9 @@ def _serve(url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CREDITMETER_DATABASE_URL": url}
     server = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(PORT), "--workers", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     for _ in range(100):
         try:
@@ -102,14 +105,19 @@ def _serve(url: str) -> subprocess.Popen[bytes]:
 
 
 def _wrk(ids: list[str], secret: str, seconds: int, connections: int, run: str) -> tuple[float, int, str]:
-    script = (WRK_SCRIPT.replace("SECRET", secret)
-              .replace("{ACCOUNTS}", "{" + ",".join(f'"{i}"' for i in ids) + "}")
-              .replace("QUERY", MUTATION.replace('"', '\\"')).replace("RUN", f'"{run}"'))
+    script = (
+        WRK_SCRIPT.replace("SECRET", secret)
+        .replace("{ACCOUNTS}", "{" + ",".join(f'"{i}"' for i in ids) + "}")
+        .replace("QUERY", MUTATION.replace('"', '\\"'))
+        .replace("RUN", f'"{run}"')
+    )
     path = Path(tempfile.mkdtemp()) / "record.lua"
     path.write_text(script)
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path), f"http://127.0.0.1:{PORT}"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
@@ -126,12 +134,30 @@ async def _python_load(ids: list[str], secret: str, seconds: int, connections: i
         counter = 0
         while time.perf_counter() < deadline:
             counter += 1
-            body = json.dumps({"query": MUTATION, "variables": {"i": {
-                "idempotencyKey": f"bench-{run}-{worker}-{counter}", "accountId": ids[counter % len(ids)],
-                "operationType": "content", "tokensInput": 1200, "tokensOutput": 350, "tokensCachedInput": 200}}}).encode()
-            writer.write(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Authorization: Bearer " + secret.encode() + b"\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            body = json.dumps(
+                {
+                    "query": MUTATION,
+                    "variables": {
+                        "i": {
+                            "idempotencyKey": f"bench-{run}-{worker}-{counter}",
+                            "accountId": ids[counter % len(ids)],
+                            "operationType": "content",
+                            "tokensInput": 1200,
+                            "tokensOutput": 350,
+                            "tokensCachedInput": 200,
+                        }
+                    },
+                }
+            ).encode()
+            writer.write(
+                b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer "
+                + secret.encode()
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
             headers = await reader.readuntil(b"\r\n\r\n")
             length = int(re.search(rb"content-length: (\d+)", headers.lower()).group(1))  # type: ignore[union-attr]
             await reader.readexactly(length)
@@ -165,17 +191,22 @@ def main() -> None:
     server = _serve(url)
     try:
         use_wrk = shutil.which("wrk") is not None
-        load = (lambda s, r: _wrk(ids, secret, s, args.connections, r)) if use_wrk else (
-            lambda s, r: asyncio.run(_python_load(ids, secret, s, args.connections, r)))
+        load = (
+            (lambda s, r: _wrk(ids, secret, s, args.connections, r))
+            if use_wrk
+            else (lambda s, r: asyncio.run(_python_load(ids, secret, s, args.connections, r)))
+        )
         load(3, "warmup")
         rate, total, detail = load(args.seconds, "run")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(20)
     rows, balanced = _books(url)
-    line = (f"{datetime.now(UTC):%Y-%m-%d} | {args.db} | 1 worker | {args.connections} clients | "
-            f"{'wrk' if use_wrk else 'python client'} | {rate:,.0f} recordUsage/s | {total} requests, "
-            f"{rows} usage rows (incl. warm-up) | balance == sum(ledger): {balanced}")
+    line = (
+        f"{datetime.now(UTC):%Y-%m-%d} | {args.db} | 1 worker | {args.connections} clients | "
+        f"{'wrk' if use_wrk else 'python client'} | {rate:,.0f} recordUsage/s | {total} requests, "
+        f"{rows} usage rows (incl. warm-up) | balance == sum(ledger): {balanced}"
+    )
     print(detail)
     print(line)
     results = Path(__file__).parent / "results" / "record_usage.md"

@@ -30,8 +30,7 @@ class Catalogue:
 
     def __post_init__(self) -> None:
         self._starts = {
-            name: [version.effective_from for version in history]
-            for name, history in self.versions.items()
+            name: [version.effective_from for version in history] for name, history in self.versions.items()
         }
         self._by_id = {version.id: version for history in self.versions.values() for version in history}
 

@@ -33,9 +33,7 @@ class ModelUnavailable(BillingError):
 
 class IdempotencyConflict(BillingError):
     def __init__(self, idempotency_key: str) -> None:
-        super().__init__(
-            f"idempotency key {idempotency_key!r} was already used with a different input"
-        )
+        super().__init__(f"idempotency key {idempotency_key!r} was already used with a different input")
         self.idempotency_key = idempotency_key
 
 

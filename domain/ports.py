@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, Self
@@ -17,6 +18,7 @@ from domain.model import (
     Page,
     UsageRecord,
 )
+from domain.reports import ReportScope, UsageFacts
 
 
 class Clock(Protocol):
@@ -80,6 +82,21 @@ class RollupRepository(Protocol):
         """Fold one usage into the report aggregates, in the caller's transaction."""
 
 
+class ReportRepository(Protocol):
+    """The reports' read model: aggregates kept current with every usage, and raw usage where it must."""
+
+    def usage_facts(self, scope: ReportScope) -> UsageFacts:
+        """The scope's usage by local hour, by model version and operation, and by account."""
+
+    def costly_calls(self, scope: ReportScope, thresholds: Mapping[int, Decimal], limit: int) -> list[UsageRecord]:
+        """Per model version, up to `limit` of the scope's calls costing more than its threshold."""
+
+    def account_names(self, account_ids: Collection[str]) -> dict[str, str]: ...
+
+    def usage_csv(self, start: datetime, end: datetime, account_id: str | None) -> Iterator[bytes]:
+        """Every usage row in [start, end) as CSV with a header row, oldest first, in chunks."""
+
+
 class ApiKeyRepository(Protocol):
     def add(self, key: ApiKey) -> None: ...
 
@@ -120,3 +137,10 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+
+class ReportingUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work that can also answer reports (read-only use)."""
+
+    @property
+    def reports(self) -> ReportRepository: ...

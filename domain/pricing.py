@@ -26,8 +26,15 @@ class Cost:
 
 def check_counts(counts: TokenCounts) -> None:
     """Refuse counts no provider can produce. Raises InvalidInput naming the field."""
-    for name in ("tokens_input", "tokens_output", "tokens_cached_input", "tokens_cache_write",
-                 "tokens_reasoning", "images", "tokens_cache_write_1h"):
+    for name in (
+        "tokens_input",
+        "tokens_output",
+        "tokens_cached_input",
+        "tokens_cache_write",
+        "tokens_reasoning",
+        "images",
+        "tokens_cache_write_1h",
+    ):
         value = getattr(counts, name)
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(f"{name} must be an integer", field=_camel(name))
@@ -87,9 +94,7 @@ def calculate_credits(
     """Credits charged for one call: raw credits rounded once; a failed call is charged 0."""
     if not success:
         return Decimal(0)
-    return round_credits(
-        raw_credits(operation, model, counts), settings.rounding_mode, settings.credit_decimal_places
-    )
+    return round_credits(raw_credits(operation, model, counts), settings.rounding_mode, settings.credit_decimal_places)
 
 
 def calculate_cost(model: ModelVersion, counts: TokenCounts) -> Cost:
@@ -121,9 +126,7 @@ def apply_stated_cost(computed: Cost, stated_total: Decimal) -> Cost:
     stated_total = stated_total.quantize(_USD_QUANTUM, rounding=ROUND_HALF_UP)
     if computed.total == 0:
         return Cost(Decimal(0), stated_total)
-    cost_input = (stated_total * computed.input / computed.total).quantize(
-        _USD_QUANTUM, rounding=ROUND_HALF_UP
-    )
+    cost_input = (stated_total * computed.input / computed.total).quantize(_USD_QUANTUM, rounding=ROUND_HALF_UP)
     return Cost(cost_input, stated_total - cost_input)
 
 

@@ -32,10 +32,7 @@ def resolve_model(
     """The version billing this call. Raises ModelUnavailable; never falls back silently."""
     model_type = operation.model_type
     name = (
-        requested
-        or account.default_model_for(model_type)
-        or operation.default_model
-        or book.system_default(model_type)
+        requested or account.default_model_for(model_type) or operation.default_model or book.system_default(model_type)
     )
     if not name:
         raise ModelUnavailable("", f"no {model_type.value} model is configured for {operation.operation_type}")
@@ -51,7 +48,5 @@ def check_usable(book: PriceBook, name: str, model_type: ModelType, at: datetime
     if version is None:
         raise ModelUnavailable(name, f"no price version is in force at {at.isoformat()}")
     if version.model_type is not model_type:
-        raise ModelUnavailable(
-            name, f"it is a {version.model_type.value} model; this needs a {model_type.value} model"
-        )
+        raise ModelUnavailable(name, f"it is a {version.model_type.value} model; this needs a {model_type.value} model")
     return version

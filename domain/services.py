@@ -87,9 +87,15 @@ class UsageRequest:
             "account": self.account_id,
             "operation": self.operation_type,
             "model": self.model_name,
-            "counts": [self.counts.tokens_input, self.counts.tokens_output, self.counts.tokens_cached_input,
-                       self.counts.tokens_cache_write, self.counts.tokens_reasoning, self.counts.images,
-                       self.counts.tokens_cache_write_1h],
+            "counts": [
+                self.counts.tokens_input,
+                self.counts.tokens_output,
+                self.counts.tokens_cached_input,
+                self.counts.tokens_cache_write,
+                self.counts.tokens_reasoning,
+                self.counts.images,
+                self.counts.tokens_cache_write_1h,
+            ],
             "success": self.success,
             "occurred_at": _utc_iso(self.occurred_at),
             "metadata": self.metadata,
@@ -229,8 +235,8 @@ def _same_model(reported: str, name: str) -> bool:
     reported = reported.removeprefix("models/")
     return (
         reported == name
-        or (reported.startswith(name) and _SNAPSHOT.fullmatch(reported[len(name):]) is not None)
-        or (name.startswith(reported) and _SNAPSHOT.fullmatch(name[len(reported):]) is not None)
+        or (reported.startswith(name) and _SNAPSHOT.fullmatch(reported[len(name) :]) is not None)
+        or (name.startswith(reported) and _SNAPSHOT.fullmatch(name[len(reported) :]) is not None)
     )
 
 
@@ -286,8 +292,14 @@ class QuoteOutcome:
 
 
 def quote(
-    uow: UnitOfWork, clock: Clock, account_id: str, operation_type: str, counts: TokenCounts,
-    model_name: str | None = None, *, stated_cost_usd: Decimal | None = None,
+    uow: UnitOfWork,
+    clock: Clock,
+    account_id: str,
+    operation_type: str,
+    counts: TokenCounts,
+    model_name: str | None = None,
+    *,
+    stated_cost_usd: Decimal | None = None,
     response_model: str | None = None,
 ) -> QuoteOutcome:
     """What a call would cost now, writing nothing. Raises NotFound, InvalidInput, ModelUnavailable."""
@@ -296,8 +308,15 @@ def quote(
         account = uow.accounts.get(account_id)
         if account is None:
             raise NotFound("account", account_id)
-        request = UsageRequest("quote", account_id, operation_type, counts, model_name=model_name,
-                               stated_cost_usd=stated_cost_usd, response_model=response_model)
+        request = UsageRequest(
+            "quote",
+            account_id,
+            operation_type,
+            counts,
+            model_name=model_name,
+            stated_cost_usd=stated_cost_usd,
+            response_model=response_model,
+        )
         priced = _price(uow.catalogue.snapshot(), account, request, clock.now())
     balance_after = account.balance - priced.credits
     return QuoteOutcome(priced.model, priced.credits, priced.cost, balance_after, balance_after >= 0)
@@ -318,8 +337,15 @@ def create_account(uow: UnitOfWork, clock: Clock, name: str, initial_credits: De
         uow.accounts.add(account)
         if initial_credits:
             uow.ledger.add(
-                LedgerEntry(None, account.id, TransactionKind.TOP_UP, initial_credits, initial_credits,
-                            now, description="initial credits")
+                LedgerEntry(
+                    None,
+                    account.id,
+                    TransactionKind.TOP_UP,
+                    initial_credits,
+                    initial_credits,
+                    now,
+                    description="initial credits",
+                )
             )
         uow.commit()
     return account
@@ -402,8 +428,14 @@ def add_credits(
 
 
 def _credit(
-    uow: UnitOfWork, clock: Clock, key: str, account_id: str, amount: Decimal, kind: TransactionKind,
-    description: str | None, fingerprint: str,
+    uow: UnitOfWork,
+    clock: Clock,
+    key: str,
+    account_id: str,
+    amount: Decimal,
+    kind: TransactionKind,
+    description: str | None,
+    fingerprint: str,
 ) -> CreditsOutcome:
     account = uow.accounts.get(account_id)
     if account is None:
@@ -412,8 +444,17 @@ def _credit(
     if balance is None:
         current = uow.accounts.get(account_id)
         raise InsufficientCredits(account_id, required=-amount, balance=current.balance if current else Decimal(0))
-    entry = LedgerEntry(None, account_id, kind, amount, balance, clock.now(), description=description,
-                        idempotency_key=key, request_hash=fingerprint)
+    entry = LedgerEntry(
+        None,
+        account_id,
+        kind,
+        amount,
+        balance,
+        clock.now(),
+        description=description,
+        idempotency_key=key,
+        request_hash=fingerprint,
+    )
     entry_id = uow.ledger.add(entry)
     if entry_id is None:
         raise _KeyTaken()
@@ -460,13 +501,13 @@ def upsert_model(uow: UnitOfWork, clock: Clock, spec: ModelSpec) -> ModelVersion
                 )
             if effective_from <= latest.effective_from:
                 raise InvalidInput(
-                    f"effectiveFrom must be after version {latest.version}'s "
-                    f"{latest.effective_from.isoformat()}",
+                    f"effectiveFrom must be after version {latest.version}'s {latest.effective_from.isoformat()}",
                     field="effectiveFrom",
                 )
             if spec.is_default and not latest.is_active:
-                raise InvalidInput(f"{spec.name} is inactive; activate it before making it the default",
-                                   field="isDefault")
+                raise InvalidInput(
+                    f"{spec.name} is inactive; activate it before making it the default", field="isDefault"
+                )
         version = uow.catalogue.add_version(
             ModelVersion(
                 id=0,
@@ -488,8 +529,9 @@ def upsert_model(uow: UnitOfWork, clock: Clock, spec: ModelSpec) -> ModelVersion
         # The first model of a type becomes its default, so resolution always has one.
         make_default = spec.is_default or catalogue.system_default(spec.model_type) is None
         if make_default or not history:
-            uow.catalogue.set_flags(spec.name, is_active=True if not history else None,
-                                    is_default=True if make_default else None)
+            uow.catalogue.set_flags(
+                spec.name, is_active=True if not history else None, is_default=True if make_default else None
+            )
         model = uow.catalogue.snapshot().by_id(version.id)
         uow.commit()
     assert model is not None
@@ -533,14 +575,14 @@ def set_default_model(uow: UnitOfWork, clock: Clock, name: str) -> ModelVersion:
 def upsert_operation(uow: UnitOfWork, clock: Clock, operation: OperationConfig) -> OperationConfig:
     """Create or replace an operation's pricing. Raises InvalidInput, ModelUnavailable."""
     if not _OPERATION.match(operation.operation_type or ""):
-        raise InvalidInput("operationType must be 1-64 lowercase letters, digits, '_', '.' or '-'",
-                           field="operationType")
+        raise InvalidInput(
+            "operationType must be 1-64 lowercase letters, digits, '_', '.' or '-'", field="operationType"
+        )
     _check_credits(operation.credits_cost, "creditsCost")
     if operation.credits_cost < 0:
         raise InvalidInput("creditsCost must not be negative", field="creditsCost")
     if operation.unit is CreditUnit.MODEL_TOKENS and operation.model_type is not ModelType.TEXT:
-        raise InvalidInput("MODEL_TOKENS prices by a text model's tokensPerCredit; use a TEXT operation",
-                           field="unit")
+        raise InvalidInput("MODEL_TOKENS prices by a text model's tokensPerCredit; use a TEXT operation", field="unit")
     with uow:
         if operation.default_model:
             check_usable(uow.catalogue.snapshot(), operation.default_model, operation.model_type, clock.now())
@@ -669,9 +711,7 @@ def _check_usd(amount: Decimal | None, field: str, places: int) -> None:
     if amount is None:
         return
     if not is_exact(amount, places) or not Decimal(0) <= amount <= MAX_AMOUNT:
-        raise InvalidInput(
-            f"{field} must be 0..{MAX_AMOUNT} USD with at most {places} decimal places", field=field
-        )
+        raise InvalidInput(f"{field} must be 0..{MAX_AMOUNT} USD with at most {places} decimal places", field=field)
 
 
 def _check_model_spec(spec: ModelSpec) -> None:

@@ -18,7 +18,7 @@ def normalise_url(url: str) -> str:
     """Accept the usual postgres:// spellings and use the psycopg 3 driver for them."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

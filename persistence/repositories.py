@@ -95,21 +95,30 @@ class SqlAccountRepository:
             return None
         self._seen.value = row[6]
         return Account(
-            id=row[0], name=row[1], balance=from_units(row[2], CREDIT_PLACES), created_at=read_timestamp(row[3]),
-            default_text_model=row[4], default_image_model=row[5],
+            id=row[0],
+            name=row[1],
+            balance=from_units(row[2], CREDIT_PLACES),
+            created_at=read_timestamp(row[3]),
+            default_text_model=row[4],
+            default_image_model=row[5],
         )
 
     def add(self, account: Account) -> None:
         self._connection.execute(
             accounts.insert().values(
-                id=account.id, name=account.name, balance=account.balance, created_at=account.created_at,
-                default_text_model=account.default_text_model, default_image_model=account.default_image_model,
+                id=account.id,
+                name=account.name,
+                balance=account.balance,
+                created_at=account.created_at,
+                default_text_model=account.default_text_model,
+                default_image_model=account.default_image_model,
             )
         )
 
     def set_default_models(self, account_id: str, text: str | None, image: str | None) -> None:
         self._connection.execute(
-            update(accounts).where(accounts.c.id == account_id)
+            update(accounts)
+            .where(accounts.c.id == account_id)
             .values(default_text_model=text, default_image_model=image)
         )
 
@@ -128,8 +137,10 @@ class SqlAccountRepository:
             except ValueError:
                 raise InvalidInput("not a cursor this API gave out", field="after") from None
             query = query.where(
-                or_(accounts.c.created_at > created_at,
-                    and_(accounts.c.created_at == created_at, accounts.c.id > account_id))
+                or_(
+                    accounts.c.created_at > created_at,
+                    and_(accounts.c.created_at == created_at, accounts.c.id > account_id),
+                )
             )
         rows = self._connection.execute(query).all()
         items = [_account(row) for row in rows[:limit]]
@@ -139,8 +150,12 @@ class SqlAccountRepository:
 
 def _account(row: Row[Any]) -> Account:
     return Account(
-        id=row.id, name=row.name, balance=row.balance, created_at=row.created_at,
-        default_text_model=row.default_text_model, default_image_model=row.default_image_model,
+        id=row.id,
+        name=row.name,
+        balance=row.balance,
+        created_at=row.created_at,
+        default_text_model=row.default_text_model,
+        default_image_model=row.default_image_model,
     )
 
 
@@ -187,28 +202,36 @@ class SqlCatalogueRepository:
         row = self._connection.execute(select(settings_table).where(settings_table.c.id == 1)).first()
         settings = (
             BillingSettings(RoundingMode(row.rounding_mode), row.credit_decimal_places, row.credit_price_usd)
-            if row else DEFAULT_SETTINGS
+            if row
+            else DEFAULT_SETTINGS
         )
         return Catalogue(history, flags, ops, settings, generation)
 
     def add_version(self, version: ModelVersion) -> ModelVersion:
         if version.version == 1:
             self._connection.execute(
-                models.insert().values(name=version.name, model_type=version.model_type.value,
-                                       is_active=True, is_default=False)
+                models.insert().values(
+                    name=version.name, model_type=version.model_type.value, is_active=True, is_default=False
+                )
             )
         new_id = self._connection.execute(
-            versions.insert().values(
-                name=version.name, version=version.version, display_name=version.display_name,
-                provider=version.provider, model_type=version.model_type.value,
+            versions.insert()
+            .values(
+                name=version.name,
+                version=version.version,
+                display_name=version.display_name,
+                provider=version.provider,
+                model_type=version.model_type.value,
                 tokens_per_credit=version.tokens_per_credit,
                 input_price_per_million=version.input_price_per_million,
                 output_price_per_million=version.output_price_per_million,
                 cached_input_price_per_million=version.cached_input_price_per_million,
                 cache_write_price_per_million=version.cache_write_price_per_million,
                 cache_write_1h_price_per_million=version.cache_write_1h_price_per_million,
-                price_per_image=version.price_per_image, effective_from=version.effective_from,
-            ).returning(versions.c.id)
+                price_per_image=version.price_per_image,
+                effective_from=version.effective_from,
+            )
+            .returning(versions.c.id)
         ).scalar_one()
         self._changed()
         return ModelVersion(**{**_fields(version), "id": new_id})
@@ -217,8 +240,7 @@ class SqlCatalogueRepository:
         if is_default:
             model_type = self._connection.execute(select(models.c.model_type).where(models.c.name == name)).scalar()
             self._connection.execute(
-                update(models).where(models.c.model_type == model_type, models.c.name != name)
-                .values(is_default=False)
+                update(models).where(models.c.model_type == model_type, models.c.name != name).values(is_default=False)
             )
         values = {k: v for k, v in (("is_active", is_active), ("is_default", is_default)) if v is not None}
         if values:
@@ -227,8 +249,10 @@ class SqlCatalogueRepository:
 
     def save_operation(self, operation: OperationConfig) -> None:
         values = dict(
-            model_type=operation.model_type.value, unit=operation.unit.value,
-            credits_cost=operation.credits_cost, default_model=operation.default_model,
+            model_type=operation.model_type.value,
+            unit=operation.unit.value,
+            credits_cost=operation.credits_cost,
+            default_model=operation.default_model,
             is_active=operation.is_active,
         )
         statement = insert_for(self._connection)(operations).values(operation_type=operation.operation_type, **values)
@@ -252,7 +276,8 @@ class SqlCatalogueRepository:
 
     def _changed(self) -> None:
         self._connection.execute(
-            update(settings_table).where(settings_table.c.id == 1)
+            update(settings_table)
+            .where(settings_table.c.id == 1)
             .values(catalogue_generation=settings_table.c.catalogue_generation + 1)
         )
         self._dirty = True
@@ -264,21 +289,31 @@ def _fields(version: ModelVersion) -> dict[str, Any]:
 
 def _version(row: Row[Any]) -> ModelVersion:
     return ModelVersion(
-        id=row.id, name=row.name, display_name=row.display_name, provider=row.provider,
-        model_type=ModelType(row.model_type), tokens_per_credit=row.tokens_per_credit,
+        id=row.id,
+        name=row.name,
+        display_name=row.display_name,
+        provider=row.provider,
+        model_type=ModelType(row.model_type),
+        tokens_per_credit=row.tokens_per_credit,
         input_price_per_million=row.input_price_per_million,
         output_price_per_million=row.output_price_per_million,
         cached_input_price_per_million=row.cached_input_price_per_million,
         cache_write_price_per_million=row.cache_write_price_per_million,
         cache_write_1h_price_per_million=row.cache_write_1h_price_per_million,
-        price_per_image=row.price_per_image, version=row.version, effective_from=row.effective_from,
+        price_per_image=row.price_per_image,
+        version=row.version,
+        effective_from=row.effective_from,
     )
 
 
 def _operation(row: Row[Any]) -> OperationConfig:
     return OperationConfig(
-        operation_type=row.operation_type, model_type=ModelType(row.model_type), unit=CreditUnit(row.unit),
-        credits_cost=row.credits_cost, default_model=row.default_model, is_active=row.is_active,
+        operation_type=row.operation_type,
+        model_type=ModelType(row.model_type),
+        unit=CreditUnit(row.unit),
+        credits_cost=row.credits_cost,
+        default_model=row.default_model,
+        is_active=row.is_active,
     )
 
 
@@ -306,22 +341,32 @@ class SqlUsageRepository:
 
     def add(self, record: UsageRecord) -> int | None:
         counts = record.counts
-        row = _INSERT_USAGE.run(self._connection, {
-            "idempotency_key": record.idempotency_key, "request_hash": record.request_hash,
-            "account_id": record.account_id, "operation_type": record.operation_type,
-            "model_version_id": record.model_version_id, "model_name": record.model_name,
-            "tokens_input": counts.tokens_input, "tokens_output": counts.tokens_output,
-            "tokens_cached_input": counts.tokens_cached_input, "tokens_cache_write": counts.tokens_cache_write,
-            "tokens_reasoning": counts.tokens_reasoning, "images": counts.images,
-            "credits_used": units(record.credits_used, CREDIT_PLACES),
-            "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
-            "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
-            "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
-            "success": record.success, "tokens_estimated": record.tokens_estimated,
-            "occurred_at": timestamp(self._connection, record.occurred_at),
-            "recorded_at": timestamp(self._connection, record.recorded_at),
-            "metadata": None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":")),
-        }).fetchone()
+        row = _INSERT_USAGE.run(
+            self._connection,
+            {
+                "idempotency_key": record.idempotency_key,
+                "request_hash": record.request_hash,
+                "account_id": record.account_id,
+                "operation_type": record.operation_type,
+                "model_version_id": record.model_version_id,
+                "model_name": record.model_name,
+                "tokens_input": counts.tokens_input,
+                "tokens_output": counts.tokens_output,
+                "tokens_cached_input": counts.tokens_cached_input,
+                "tokens_cache_write": counts.tokens_cache_write,
+                "tokens_reasoning": counts.tokens_reasoning,
+                "images": counts.images,
+                "credits_used": units(record.credits_used, CREDIT_PLACES),
+                "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
+                "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+                "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
+                "success": record.success,
+                "tokens_estimated": record.tokens_estimated,
+                "occurred_at": timestamp(self._connection, record.occurred_at),
+                "recorded_at": timestamp(self._connection, record.recorded_at),
+                "metadata": None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":")),
+            },
+        ).fetchone()
         return row[0] if row else None
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None:
@@ -346,19 +391,35 @@ class SqlUsageRepository:
 
 def usage_record(row: Row[Any]) -> UsageRecord:
     return UsageRecord(
-        id=row.id, idempotency_key=row.idempotency_key, request_hash=row.request_hash,
-        account_id=row.account_id, operation_type=row.operation_type,
-        model_version_id=row.model_version_id, model_name=row.model_name,
-        counts=TokenCounts(row.tokens_input, row.tokens_output, row.tokens_cached_input,
-                           row.tokens_cache_write, row.tokens_reasoning, row.images),
-        credits_used=row.credits_used, cost_usd_input=row.cost_usd_input, cost_usd_output=row.cost_usd_output,
-        success=row.success, tokens_estimated=row.tokens_estimated, occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at, metadata=row.metadata,
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        request_hash=row.request_hash,
+        account_id=row.account_id,
+        operation_type=row.operation_type,
+        model_version_id=row.model_version_id,
+        model_name=row.model_name,
+        counts=TokenCounts(
+            row.tokens_input,
+            row.tokens_output,
+            row.tokens_cached_input,
+            row.tokens_cache_write,
+            row.tokens_reasoning,
+            row.images,
+        ),
+        credits_used=row.credits_used,
+        cost_usd_input=row.cost_usd_input,
+        cost_usd_output=row.cost_usd_output,
+        success=row.success,
+        tokens_estimated=row.tokens_estimated,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        metadata=row.metadata,
     )
 
 
-def _id_page(connection: Connection, query: Any, id_column: Any, *, first: int, after: str | None,
-             to_domain: Any) -> Page:
+def _id_page(
+    connection: Connection, query: Any, id_column: Any, *, first: int, after: str | None, to_domain: Any
+) -> Page:
     """Newest first by id: ids only grow, so concurrent inserts never shift a later page."""
     if after:
         query = query.where(id_column < cursors.decode_id(after))
@@ -384,12 +445,20 @@ class SqlLedgerRepository:
 
     def add(self, entry: LedgerEntry) -> int | None:
         # A taken idempotency key (addCredits) inserts nothing; usage entries carry no key.
-        row = _INSERT_ENTRY.run(self._connection, {
-            "account_id": entry.account_id, "kind": entry.kind.value,
-            "amount": units(entry.amount, CREDIT_PLACES), "balance_after": units(entry.balance_after, CREDIT_PLACES),
-            "description": entry.description, "usage_id": entry.usage_id, "idempotency_key": entry.idempotency_key,
-            "request_hash": entry.request_hash, "created_at": timestamp(self._connection, entry.created_at),
-        }).fetchone()
+        row = _INSERT_ENTRY.run(
+            self._connection,
+            {
+                "account_id": entry.account_id,
+                "kind": entry.kind.value,
+                "amount": units(entry.amount, CREDIT_PLACES),
+                "balance_after": units(entry.balance_after, CREDIT_PLACES),
+                "description": entry.description,
+                "usage_id": entry.usage_id,
+                "idempotency_key": entry.idempotency_key,
+                "request_hash": entry.request_hash,
+                "created_at": timestamp(self._connection, entry.created_at),
+            },
+        ).fetchone()
         return row[0] if row else None
 
     def by_key(self, idempotency_key: str) -> LedgerEntry | None:
@@ -404,26 +473,45 @@ class SqlLedgerRepository:
 
     def list_for_account(self, account_id: str, first: int, after: str | None) -> Page:
         query = select(transactions).where(transactions.c.account_id == account_id)
-        return _id_page(self._connection, query, transactions.c.id, first=cursors.page_size(first), after=after,
-                        to_domain=_entry)
+        return _id_page(
+            self._connection, query, transactions.c.id, first=cursors.page_size(first), after=after, to_domain=_entry
+        )
 
 
 def _entry(row: Row[Any]) -> LedgerEntry:
     return LedgerEntry(
-        id=row.id, account_id=row.account_id, kind=TransactionKind(row.kind), amount=row.amount,
-        balance_after=row.balance_after, created_at=row.created_at, description=row.description,
-        usage_id=row.usage_id, idempotency_key=row.idempotency_key, request_hash=row.request_hash,
+        id=row.id,
+        account_id=row.account_id,
+        kind=TransactionKind(row.kind),
+        amount=row.amount,
+        balance_after=row.balance_after,
+        created_at=row.created_at,
+        description=row.description,
+        usage_id=row.usage_id,
+        idempotency_key=row.idempotency_key,
+        request_hash=row.request_hash,
     )
 
 
 # ---------------------------------------------------------------- rollups
 
 
-_ROLLUP_SUMS = ("calls", "tokens_input", "tokens_output", "tokens_cached_input", "tokens_cache_write",
-                "tokens_reasoning", "images", "credits_used", "cost_usd_input", "cost_usd_output")
+_ROLLUP_SUMS = (
+    "calls",
+    "tokens_input",
+    "tokens_output",
+    "tokens_cached_input",
+    "tokens_cache_write",
+    "tokens_reasoning",
+    "images",
+    "credits_used",
+    "cost_usd_input",
+    "cost_usd_output",
+)
 _ADD_TO_HOURLY = Statement(
     "INSERT INTO usage_rollups_hourly (bucket_start, account_id, model_version_id, operation_type, success, "
-    + ", ".join(_ROLLUP_SUMS) + ") VALUES (:bucket_start, :account_id, :model_version_id, :operation_type, "
+    + ", ".join(_ROLLUP_SUMS)
+    + ") VALUES (:bucket_start, :account_id, :model_version_id, :operation_type, "
     ":success, " + ", ".join(f":{name}" for name in _ROLLUP_SUMS) + ") "
     "ON CONFLICT (bucket_start, account_id, model_version_id, operation_type, success) DO UPDATE SET "
     + ", ".join(f"{name} = usage_rollups_hourly.{name} + excluded.{name}" for name in _ROLLUP_SUMS)
@@ -436,17 +524,28 @@ class SqlRollupRepository:
 
     def add(self, record: UsageRecord) -> None:
         counts = record.counts
-        _ADD_TO_HOURLY.run(self._connection, {
-            "bucket_start": timestamp(self._connection, record.occurred_at.replace(minute=0, second=0, microsecond=0)),
-            "account_id": record.account_id, "model_version_id": record.model_version_id,
-            "operation_type": record.operation_type, "success": record.success, "calls": 1,
-            "tokens_input": counts.tokens_input, "tokens_output": counts.tokens_output,
-            "tokens_cached_input": counts.tokens_cached_input, "tokens_cache_write": counts.tokens_cache_write,
-            "tokens_reasoning": counts.tokens_reasoning, "images": counts.images,
-            "credits_used": units(record.credits_used, CREDIT_PLACES),
-            "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
-            "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
-        })
+        _ADD_TO_HOURLY.run(
+            self._connection,
+            {
+                "bucket_start": timestamp(
+                    self._connection, record.occurred_at.replace(minute=0, second=0, microsecond=0)
+                ),
+                "account_id": record.account_id,
+                "model_version_id": record.model_version_id,
+                "operation_type": record.operation_type,
+                "success": record.success,
+                "calls": 1,
+                "tokens_input": counts.tokens_input,
+                "tokens_output": counts.tokens_output,
+                "tokens_cached_input": counts.tokens_cached_input,
+                "tokens_cache_write": counts.tokens_cache_write,
+                "tokens_reasoning": counts.tokens_reasoning,
+                "images": counts.images,
+                "credits_used": units(record.credits_used, CREDIT_PLACES),
+                "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
+                "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+            },
+        )
 
 
 # ---------------------------------------------------------------- API keys
@@ -463,8 +562,15 @@ class SqlApiKeyRepository:
 
     def add(self, key: ApiKey) -> None:
         self._connection.execute(
-            api_keys.insert().values(id=key.id, name=key.name, role=key.role.value, account_id=key.account_id,
-                                     secret_hash=key.secret_hash, created_at=key.created_at, revoked=key.revoked)
+            api_keys.insert().values(
+                id=key.id,
+                name=key.name,
+                role=key.role.value,
+                account_id=key.account_id,
+                secret_hash=key.secret_hash,
+                created_at=key.created_at,
+                revoked=key.revoked,
+            )
         )
 
     def by_hash(self, secret_hash: str) -> ApiKey | None:
@@ -472,8 +578,15 @@ class SqlApiKeyRepository:
         row = _KEY_BY_HASH.run(self._connection, {"secret_hash": secret_hash}).fetchone()
         if row is None:
             return None
-        return ApiKey(id=row[0], name=row[1], role=Role(row[2]), secret_hash=secret_hash,
-                      created_at=read_timestamp(row[4]), account_id=row[3], revoked=bool(row[5]))
+        return ApiKey(
+            id=row[0],
+            name=row[1],
+            role=Role(row[2]),
+            secret_hash=secret_hash,
+            created_at=read_timestamp(row[4]),
+            account_id=row[3],
+            revoked=bool(row[5]),
+        )
 
     def get(self, key_id: str) -> ApiKey | None:
         row = self._connection.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
@@ -490,5 +603,12 @@ class SqlApiKeyRepository:
 
 
 def _api_key(row: Row[Any]) -> ApiKey:
-    return ApiKey(id=row.id, name=row.name, role=Role(row.role), secret_hash=row.secret_hash,
-                  created_at=row.created_at, account_id=row.account_id, revoked=row.revoked)
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        account_id=row.account_id,
+        revoked=row.revoked,
+    )

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, SmallInteger, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from persistence.types import BigId, Credits, Usd, UtcDateTime
@@ -88,7 +88,8 @@ class UsageRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_usage_records_account_occurred", "account_id", "occurred_at", "id"),
         Index("ix_usage_records_occurred", "occurred_at"),
-        Index("ix_usage_records_model_occurred", "model_version_id", "occurred_at"),
+        # Anomalies: a version's calls from the most expensive down, range and account checked in the index.
+        Index("ix_usage_records_model_cost", "model_version_id", "cost_usd_total", "occurred_at", "account_id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
@@ -160,6 +161,32 @@ class HourlyRollupRow(SQLModel, table=True):
     tokens_cache_write: int = Field(sa_type=BigInteger)
     tokens_reasoning: int = Field(sa_type=BigInteger)
     images: int = Field(sa_type=BigInteger)
+    credits_used: Decimal = Field(sa_type=Credits())
+    cost_usd_input: Decimal = Field(sa_type=Usd())
+    cost_usd_output: Decimal = Field(sa_type=Usd())
+
+
+class ReportRollupRow(SQLModel, table=True):
+    """Usage folded into the slices the reports read (persistence/rollups.py says which).
+
+    One table, so one multi-row upsert per usage keeps every slice current. Columns a
+    slice does not group by hold '' or 0. Buckets are UTC Unix seconds.
+    """
+
+    __tablename__ = "usage_report_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    slice: int = Field(sa_type=SmallInteger, primary_key=True)
+    scope: str = Field(sa_type=String(36), primary_key=True)
+    bucket_epoch: int = Field(sa_type=BigInteger, primary_key=True)
+    shard: int = Field(sa_type=SmallInteger, primary_key=True)
+    account_id: str = Field(sa_type=String(36), primary_key=True)
+    model_version_id: int = Field(sa_type=BigInteger, primary_key=True)
+    operation_type: str = Field(sa_type=String(64), primary_key=True)
+    calls: int = Field(sa_type=BigInteger)
+    successful_calls: int = Field(sa_type=BigInteger)
+    tokens_input: int = Field(sa_type=BigInteger)
+    tokens_output: int = Field(sa_type=BigInteger)
     credits_used: Decimal = Field(sa_type=Credits())
     cost_usd_input: Decimal = Field(sa_type=Usd())
     cost_usd_output: Decimal = Field(sa_type=Usd())

@@ -71,8 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if _postgres_problem:
-        return [f"!!! PostgreSQL UNREACHABLE at {POSTGRES_URL}: {_postgres_problem}",
-                "!!! every PostgreSQL test will be SKIPPED (set CREDITMETER_TEST_POSTGRES_URL)"]
+        return [
+            f"!!! PostgreSQL UNREACHABLE at {POSTGRES_URL}: {_postgres_problem}",
+            "!!! every PostgreSQL test will be SKIPPED (set CREDITMETER_TEST_POSTGRES_URL)",
+        ]
     return [f"PostgreSQL tests run against {POSTGRES_URL}"]
 
 
@@ -115,10 +117,12 @@ def _reset_postgres(url: str) -> None:
     tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        connection.execute(text(
-            "INSERT INTO billing_settings (id, rounding_mode, credit_decimal_places, credit_price_usd, "
-            "catalogue_generation) VALUES (1, 'UP', 0, 100000000, 1)"
-        ))
+        connection.execute(
+            text(
+                "INSERT INTO billing_settings (id, rounding_mode, credit_decimal_places, credit_price_usd, "
+                "catalogue_generation) VALUES (1, 'UP', 0, 100000000, 1)"
+            )
+        )
     engine.dispose()
 
 

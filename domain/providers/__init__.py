@@ -19,7 +19,12 @@ from domain.providers.port import ProviderAdapter, ProviderUsage
 from domain.providers.reader import ROOT
 
 __all__ = [
-    "PROVIDERS", "ProviderAdapter", "ProviderUsage", "extract_usage", "merge_counts", "response_digest",
+    "PROVIDERS",
+    "ProviderAdapter",
+    "ProviderUsage",
+    "extract_usage",
+    "merge_counts",
+    "response_digest",
 ]
 
 # Tried in this order when the shape decides: OpenRouter is the Chat Completions shape plus a cost.

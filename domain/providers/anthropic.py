@@ -48,9 +48,7 @@ def _read_stream(stream: list[dict[str, Any]]) -> ProviderUsage:
     if len(starts) != 1:
         raise refuse(f"an Anthropic stream has one message_start event, this one has {len(starts)}")
     if not deltas:
-        raise refuse(
-            "this Anthropic stream has no message_delta event: it was cut short before its final usage"
-        )
+        raise refuse("this Anthropic stream has no message_delta event: it was cut short before its final usage")
     where = f"{ROOT}[{starts[0]}].message"
     message = required_mapping(stream[starts[0]], "message", f"{ROOT}[{starts[0]}]")
     opening = required_mapping(message, "usage", where)
@@ -75,8 +73,9 @@ def _counts(usage: dict[str, Any], where: str) -> TokenCounts:
     # response), the total is what was written: bill that, with at most all of it at the
     # 1-hour price.
     write_1h = min(write_1h, cache_write)
-    thinking = count(optional_mapping(usage, "output_tokens_details", where), "thinking_tokens",
-                     f"{where}.output_tokens_details")
+    thinking = count(
+        optional_mapping(usage, "output_tokens_details", where), "thinking_tokens", f"{where}.output_tokens_details"
+    )
     return token_counts(
         NAME,
         tokens_input=uncached + cache_read + cache_write,

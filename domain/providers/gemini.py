@@ -37,8 +37,7 @@ def read(response: Any) -> ProviderUsage:
         chunks = [_camel_keys(chunk) for chunk in events(response)]
         if not _finished(chunks[-1]):
             raise refuse(
-                "the last chunk of this Gemini stream has no finishReason: it was cut short before "
-                "its final usage"
+                "the last chunk of this Gemini stream has no finishReason: it was cut short before its final usage"
             )
         with_usage = [index for index, chunk in enumerate(chunks) if chunk.get("usageMetadata") is not None]
         if not with_usage:

@@ -76,8 +76,15 @@ def model_name(parent: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def token_counts(
-    provider: str, *, tokens_input: int, tokens_output: int, tokens_cached_input: int = 0,
-    tokens_cache_write: int = 0, tokens_cache_write_1h: int = 0, tokens_reasoning: int = 0, images: int = 0,
+    provider: str,
+    *,
+    tokens_input: int,
+    tokens_output: int,
+    tokens_cached_input: int = 0,
+    tokens_cache_write: int = 0,
+    tokens_cache_write_1h: int = 0,
+    tokens_reasoning: int = 0,
+    images: int = 0,
 ) -> TokenCounts:
     """The normalised buckets, refusing a response whose parts exceed its totals."""
     if tokens_cached_input + tokens_cache_write > tokens_input:
@@ -91,8 +98,12 @@ def token_counts(
             f"{tokens_output} output tokens in all"
         )
     return TokenCounts(
-        tokens_input=tokens_input, tokens_output=tokens_output, tokens_cached_input=tokens_cached_input,
-        tokens_cache_write=tokens_cache_write, tokens_reasoning=tokens_reasoning, images=images,
+        tokens_input=tokens_input,
+        tokens_output=tokens_output,
+        tokens_cached_input=tokens_cached_input,
+        tokens_cache_write=tokens_cache_write,
+        tokens_reasoning=tokens_reasoning,
+        images=images,
         tokens_cache_write_1h=tokens_cache_write_1h,
     )
 

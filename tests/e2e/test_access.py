@@ -17,8 +17,13 @@ OK, DENIED = "ok", "denied"
 
 
 def _usage_input(account: str) -> dict[str, Any]:
-    return {"idempotencyKey": f"matrix-{next(_counter)}", "accountId": account, "operationType": "linker",
-            "tokensInput": 100, "tokensOutput": 100}
+    return {
+        "idempotencyKey": f"matrix-{next(_counter)}",
+        "accountId": account,
+        "operationType": "linker",
+        "tokensInput": 100,
+        "tokensOutput": 100,
+    }
 
 
 # name -> (document, variables for an account id, who may: {role: outcome on own, outcome on other})
@@ -28,31 +33,53 @@ OPERATIONS: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
     "modelHistory": ('{ modelHistory(name: "gpt-4o") { version } }', lambda a: {}),
     "operations": ("{ operations { operationType } }", lambda a: {}),
     "billingSettings": ("{ billingSettings { roundingMode } }", lambda a: {}),
-    "account": ("query($a: ID!) { account(id: $a) { id balance usage { edges { node { id } } } "
-                "transactions { edges { node { id } } } } }", lambda a: {"a": a}),
+    "account": (
+        "query($a: ID!) { account(id: $a) { id balance usage { edges { node { id } } } "
+        "transactions { edges { node { id } } } } }",
+        lambda a: {"a": a},
+    ),
     "accounts": ("{ accounts { edges { node { id } } } }", lambda a: {}),
     "me": ("{ me { id } }", lambda a: {}),
-    "quote": ('query($a: ID!) { quote(input: {accountId: $a, operationType: "linker", tokensInput: 10}) '
-              "{ __typename } }", lambda a: {"a": a}),
+    "quote": (
+        'query($a: ID!) { quote(input: {accountId: $a, operationType: "linker", tokensInput: 10}) { __typename } }',
+        lambda a: {"a": a},
+    ),
     "apiKeys": ("{ apiKeys { id } }", lambda a: {}),
-    "recordUsage": ("mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename } }",
-                    lambda a: {"i": _usage_input(a)}),
-    "recordUsageBatch": ("mutation($i: [RecordUsageInput!]!) { recordUsageBatch(inputs: $i) { __typename } }",
-                         lambda a: {"i": [_usage_input(a)]}),
+    "recordUsage": (
+        "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename } }",
+        lambda a: {"i": _usage_input(a)},
+    ),
+    "recordUsageBatch": (
+        "mutation($i: [RecordUsageInput!]!) { recordUsageBatch(inputs: $i) { __typename } }",
+        lambda a: {"i": [_usage_input(a)]},
+    ),
     "createAccount": ('mutation { createAccount(input: {name: "x"}) { __typename } }', lambda a: {}),
-    "updateAccountSettings": ('mutation($a: ID!) { updateAccountSettings(input: {accountId: $a, '
-                              'defaultTextModel: "gpt-4o"}) { __typename } }', lambda a: {"a": a}),
-    "addCredits": ("mutation($a: ID!, $k: String!) { addCredits(input: {idempotencyKey: $k, accountId: $a, "
-                   'amount: "1"}) { __typename } }', lambda a: {"a": a, "k": f"add-{next(_counter)}"}),
-    "upsertModel": ('mutation { upsertModel(input: {name: "new-model", provider: "openai", modelType: TEXT, '
-                    'tokensPerCredit: 100, inputPricePerMillion: "1", outputPricePerMillion: "2"}) { __typename } }',
-                    lambda a: {}),
+    "updateAccountSettings": (
+        "mutation($a: ID!) { updateAccountSettings(input: {accountId: $a, "
+        'defaultTextModel: "gpt-4o"}) { __typename } }',
+        lambda a: {"a": a},
+    ),
+    "addCredits": (
+        "mutation($a: ID!, $k: String!) { addCredits(input: {idempotencyKey: $k, accountId: $a, "
+        'amount: "1"}) { __typename } }',
+        lambda a: {"a": a, "k": f"add-{next(_counter)}"},
+    ),
+    "upsertModel": (
+        'mutation { upsertModel(input: {name: "new-model", provider: "openai", modelType: TEXT, '
+        'tokensPerCredit: 100, inputPricePerMillion: "1", outputPricePerMillion: "2"}) { __typename } }',
+        lambda a: {},
+    ),
     "setModelActive": ('mutation { setModelActive(name: "gpt-4o", active: true) { __typename } }', lambda a: {}),
     "setDefaultModel": ('mutation { setDefaultModel(name: "gpt-4o-mini") { __typename } }', lambda a: {}),
-    "upsertOperation": ('mutation { upsertOperation(input: {operationType: "new-op", modelType: TEXT, '
-                        'unit: PER_REQUEST, creditsCost: "1"}) { __typename } }', lambda a: {}),
-    "updateBillingSettings": ("mutation { updateBillingSettings(input: {creditDecimalPlaces: 0}) { __typename } }",
-                              lambda a: {}),
+    "upsertOperation": (
+        'mutation { upsertOperation(input: {operationType: "new-op", modelType: TEXT, '
+        'unit: PER_REQUEST, creditsCost: "1"}) { __typename } }',
+        lambda a: {},
+    ),
+    "updateBillingSettings": (
+        "mutation { updateBillingSettings(input: {creditDecimalPlaces: 0}) { __typename } }",
+        lambda a: {},
+    ),
     "createApiKey": ('mutation { createApiKey(input: {name: "k", role: SERVICE}) { __typename } }', lambda a: {}),
 }
 
@@ -85,12 +112,19 @@ def _outcome(body: dict[str, Any]) -> str:
 
 @pytest.fixture
 def world(api: Api) -> dict[str, Any]:
-    own = api('mutation { createAccount(input: {name: "own", initialCredits: "100"}) '
-              "{ ... on AccountPayload { account { id } } } }")["createAccount"]["account"]["id"]
-    other = api('mutation { createAccount(input: {name: "other", initialCredits: "100"}) '
-                "{ ... on AccountPayload { account { id } } } }")["createAccount"]["account"]["id"]
-    return {"own": own, "other": other, "keys": {
-        Role.ADMIN: api.secret, Role.SERVICE: api.key(Role.SERVICE), Role.ACCOUNT: api.key(Role.ACCOUNT, own)}}
+    own = api(
+        'mutation { createAccount(input: {name: "own", initialCredits: "100"}) '
+        "{ ... on AccountPayload { account { id } } } }"
+    )["createAccount"]["account"]["id"]
+    other = api(
+        'mutation { createAccount(input: {name: "other", initialCredits: "100"}) '
+        "{ ... on AccountPayload { account { id } } } }"
+    )["createAccount"]["account"]["id"]
+    return {
+        "own": own,
+        "other": other,
+        "keys": {Role.ADMIN: api.secret, Role.SERVICE: api.key(Role.SERVICE), Role.ACCOUNT: api.key(Role.ACCOUNT, own)},
+    }
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -129,11 +163,15 @@ def test_no_key_or_a_bad_key_is_401_with_a_graphql_error(api: Api, header: str |
 
 
 def test_revocation_takes_effect_on_the_next_request(api: Api) -> None:
-    created = api('mutation { createApiKey(input: {name: "temp", role: SERVICE}) '
-                  "{ ... on ApiKeyCreated { secret key { id revoked } } } }")["createApiKey"]
+    created = api(
+        'mutation { createApiKey(input: {name: "temp", role: SERVICE}) '
+        "{ ... on ApiKeyCreated { secret key { id revoked } } } }"
+    )["createApiKey"]
     assert api.post("{ models { name } }", secret=created["secret"]).status_code == 200
-    revoked = api("mutation($id: ID!) { revokeApiKey(id: $id) { ... on ApiKeyRevoked { key { revoked } } } }",
-                  {"id": created["key"]["id"]})
+    revoked = api(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { ... on ApiKeyRevoked { key { revoked } } } }",
+        {"id": created["key"]["id"]},
+    )
     assert revoked["revokeApiKey"]["key"]["revoked"] is True
     assert api.post("{ models { name } }", secret=created["secret"]).status_code == 401
     listed = {k["id"]: k["revoked"] for k in api("{ apiKeys { id revoked } }")["apiKeys"]}
@@ -141,8 +179,9 @@ def test_revocation_takes_effect_on_the_next_request(api: Api) -> None:
 
 
 def test_an_account_key_needs_an_existing_account(api: Api) -> None:
-    result = api('mutation { createApiKey(input: {name: "a", role: ACCOUNT, accountId: "missing"}) '
-                 "{ __typename } }")["createApiKey"]
+    result = api('mutation { createApiKey(input: {name: "a", role: ACCOUNT, accountId: "missing"}) { __typename } }')[
+        "createApiKey"
+    ]
     assert result["__typename"] == "NotFoundError"
     result = api('mutation { createApiKey(input: {name: "a", role: ACCOUNT}) { __typename } }')["createApiKey"]
     assert result["__typename"] == "ValidationError"

@@ -45,15 +45,20 @@ schemathesis.graphql.scalar("Decimal", _decimal_text.map(nodes.String))
 schemathesis.graphql.scalar(
     "DateTime",
     st.one_of(
-        st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
-        .map(lambda d: d.isoformat()),
+        st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)).map(
+            lambda d: d.isoformat()
+        ),
         st.sampled_from(["2026-01-01T00:00:00", "not a date", "2026-13-45T99:00:00Z", "9999-12-31T23:59:59+14:00"]),
     ).map(nodes.String),
 )
 schemathesis.graphql.scalar(
     "JSON",
-    st.one_of(st.text(max_size=40).map(nodes.String), st.integers().map(nodes.Int), st.booleans().map(nodes.Boolean),
-              st.just(nodes.Null)),
+    st.one_of(
+        st.text(max_size=40).map(nodes.String),
+        st.integers().map(nodes.Int),
+        st.booleans().map(nodes.Boolean),
+        st.just(nodes.Null),
+    ),
 )
 
 
@@ -87,8 +92,9 @@ OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operat
 def test_no_input_makes_the_server_fail(fuzz_world: dict[str, Any], label: str, mode: GenerationMode) -> None:
     client = TestClient(fuzz_world["app"])
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(st.data())
     def examples(data: st.DataObject) -> None:
         case = data.draw(OPERATIONS[label].as_strategy(generation_mode=mode))
@@ -109,5 +115,3 @@ def test_the_books_still_balance_after_fuzzing(fuzz_world: dict[str, Any]) -> No
         ledger = uow.connection.execute(select(func.sum(transactions.c.amount))).scalar_one()
         negative = uow.connection.execute(select(func.count()).where(accounts.c.balance < Decimal(0))).scalar_one()
     assert balances == ledger and negative == 0
-
-

@@ -19,7 +19,7 @@ def _errors(response: Any) -> str:
     return " ".join(error["message"] for error in response.json().get("errors", []))
 
 
-DEEPEST = ("{ accounts { edges { node { transactions { edges { node { usage { model { name } } } } } } } } }")
+DEEPEST = "{ accounts { edges { node { transactions { edges { node { usage { model { name } } } } } } } } }"
 
 
 def test_the_deepest_real_query_fits_under_the_depth_limit(api: Api) -> None:
@@ -48,23 +48,33 @@ def test_too_many_tokens_are_refused(api: Api) -> None:
 
 
 def test_mutations_over_get_are_refused(api: Api) -> None:
-    response = api.client.get("/graphql", params={"query": 'mutation { createAccount(input: {name: "x"}) '
-                                                           "{ __typename } }"},
-                              headers={"Authorization": f"Bearer {api.secret}"})
+    response = api.client.get(
+        "/graphql",
+        params={"query": 'mutation { createAccount(input: {name: "x"}) { __typename } }'},
+        headers={"Authorization": f"Bearer {api.secret}"},
+    )
     assert response.status_code in (400, 405)
-    assert "errors" not in api("{ accounts { edges { cursor } } }") and \
-        api("{ accounts { edges { cursor } } }")["accounts"]["edges"] == []
+    assert (
+        "errors" not in api("{ accounts { edges { cursor } } }")
+        and api("{ accounts { edges { cursor } } }")["accounts"]["edges"] == []
+    )
 
 
 def test_batched_requests_are_refused(api: Api) -> None:
-    response = api.client.post("/graphql", json=[{"query": "{ me { id } }"}, {"query": "{ me { id } }"}],
-                               headers={"Authorization": f"Bearer {api.secret}"})
+    response = api.client.post(
+        "/graphql",
+        json=[{"query": "{ me { id } }"}, {"query": "{ me { id } }"}],
+        headers={"Authorization": f"Bearer {api.secret}"},
+    )
     assert response.status_code == 400
 
 
 def test_huge_bodies_are_refused_before_they_are_read(api: Api) -> None:
-    response = api.client.post("/graphql", content=b"x" * (9 * 1024 * 1024),
-                               headers={"Authorization": f"Bearer {api.secret}", "Content-Type": "application/json"})
+    response = api.client.post(
+        "/graphql",
+        content=b"x" * (9 * 1024 * 1024),
+        headers={"Authorization": f"Bearer {api.secret}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
 
 
@@ -80,9 +90,11 @@ def test_an_unexpected_failure_is_masked_with_a_request_id(
             raise RuntimeError("connection string postgres://admin:hunter2@db")
 
     with TestClient(create_app(Broken())) as client, caplog.at_level(logging.ERROR):
-        response = client.post("/graphql", json={"query": 'mutation { createAccount(input: {name: "x"}) '
-                                                          "{ __typename } }"},
-                               headers={"Authorization": f"Bearer {secret}"})
+        response = client.post(
+            "/graphql",
+            json={"query": 'mutation { createAccount(input: {name: "x"}) { __typename } }'},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
     body = response.json()
     assert response.status_code == 200 and "hunter2" not in response.text
     (error,) = body["errors"]
@@ -91,17 +103,22 @@ def test_an_unexpected_failure_is_masked_with_a_request_id(
     assert "hunter2" in caplog.text and error["extensions"]["requestId"] in caplog.text
 
 
-def test_production_mode_turns_off_graphiql_introspection_and_suggestions(seeded: SqlUnitOfWorkFactory, api: Api) -> None:
+def test_production_mode_turns_off_graphiql_introspection_and_suggestions(
+    seeded: SqlUnitOfWorkFactory, api: Api
+) -> None:
     with TestClient(create_app(seeded, production=True)) as client:
         headers = {"Authorization": f"Bearer {api.secret}"}
         page = client.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code in (401, 404, 405) or "graphiql" not in page.text.lower()
         introspection = client.post("/graphql", json={"query": "{ __schema { types { name } } }"}, headers=headers)
         assert "introspection" in _errors(introspection).lower()
-        typo = client.post("/graphql", json={"query": "{ modle(name: \"x\") { name } }"}, headers=headers)
+        typo = client.post("/graphql", json={"query": '{ modle(name: "x") { name } }'}, headers=headers)
         assert "Did you mean" not in _errors(typo)
     with TestClient(create_app(seeded)) as client:
         assert "graphiql" in client.get("/graphql", headers={"Accept": "text/html"}).text.lower()
-        typo = client.post("/graphql", json={"query": "{ modle(name: \"x\") { name } }"},
-                           headers={"Authorization": f"Bearer {api.secret}"})
+        typo = client.post(
+            "/graphql",
+            json={"query": '{ modle(name: "x") { name } }'},
+            headers={"Authorization": f"Bearer {api.secret}"},
+        )
         assert "Did you mean" in _errors(typo)

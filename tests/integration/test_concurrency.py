@@ -28,15 +28,18 @@ PRICE = D(2)
 
 
 def _request(account_id: str, index: int) -> services.UsageRequest:
-    return services.UsageRequest(f"race-{account_id}-{index}", account_id, "linker",
-                                 TokenCounts(tokens_input=300, tokens_output=100))
+    return services.UsageRequest(
+        f"race-{account_id}-{index}", account_id, "linker", TokenCounts(tokens_input=300, tokens_output=100)
+    )
 
 
 def _state(factory: SqlUnitOfWorkFactory, account_id: str) -> tuple[D, D, int]:
     with factory() as uow:
         c = uow.connection
         balance = c.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar_one()
-        ledger = c.execute(select(func.sum(transactions.c.amount)).where(transactions.c.account_id == account_id)).scalar_one()
+        ledger = c.execute(
+            select(func.sum(transactions.c.amount)).where(transactions.c.account_id == account_id)
+        ).scalar_one()
         count = c.execute(select(func.count()).select_from(usage).where(usage.c.account_id == account_id)).scalar_one()
     return balance, ledger, count
 
@@ -86,13 +89,16 @@ def _charge_from_another_process(url: str, account_id: str, indexes: list[int], 
     results.put(recorded)
 
 
-def test_four_processes_racing_share_only_the_database(database: Database, seeded: SqlUnitOfWorkFactory, clock: FixedClock) -> None:
+def test_four_processes_racing_share_only_the_database(
+    database: Database, seeded: SqlUnitOfWorkFactory, clock: FixedClock
+) -> None:
     account = services.create_account(seeded(), clock, "Processes", PRICE * AFFORDABLE)
     spawn = multiprocessing.get_context("spawn")
     results = spawn.Queue()
     workers = [
-        spawn.Process(target=_charge_from_another_process,
-                      args=(database.url, account.id, list(range(n, CALLS, 4)), results))
+        spawn.Process(
+            target=_charge_from_another_process, args=(database.url, account.id, list(range(n, CALLS, 4)), results)
+        )
         for n in range(4)
     ]
     for worker in workers:
@@ -110,11 +116,20 @@ def test_fifty_concurrent_api_requests_through_the_app(seeded: SqlUnitOfWorkFact
 
     async def run() -> list[str]:
         transport = httpx.ASGITransport(app=create_app(seeded))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                     headers={"Authorization": f"Bearer {secret}"}) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers={"Authorization": f"Bearer {secret}"}
+        ) as client:
+
             async def one(index: int) -> str:
-                variables = {"i": {"idempotencyKey": f"http-{index}", "accountId": account.id,
-                                   "operationType": "linker", "tokensInput": 300, "tokensOutput": 100}}
+                variables = {
+                    "i": {
+                        "idempotencyKey": f"http-{index}",
+                        "accountId": account.id,
+                        "operationType": "linker",
+                        "tokensInput": 300,
+                        "tokensOutput": 100,
+                    }
+                }
                 response = await client.post("/graphql", json={"query": mutation, "variables": variables})
                 return str(response.json()["data"]["recordUsage"]["__typename"])
 

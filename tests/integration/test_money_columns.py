@@ -29,25 +29,39 @@ def test_credit_amounts_round_trip_exactly(uow_factory: SqlUnitOfWorkFactory, cl
 
 
 def test_dollar_prices_round_trip_at_ten_places(uow_factory: SqlUnitOfWorkFactory, clock: FixedClock) -> None:
-    spec = ModelSpec("awkward", "openai", ModelType.IMAGE, D("9999.9999"), D("0.0001"),
-                     price_per_image=D("0.0000000001"), cached_input_price_per_million=D("1234567.8912"),
-                     effective_from=datetime(2024, 1, 1, tzinfo=UTC))
+    spec = ModelSpec(
+        "awkward",
+        "openai",
+        ModelType.IMAGE,
+        D("9999.9999"),
+        D("0.0001"),
+        price_per_image=D("0.0000000001"),
+        cached_input_price_per_million=D("1234567.8912"),
+        effective_from=datetime(2024, 1, 1, tzinfo=UTC),
+    )
     services.upsert_model(uow_factory(), clock, spec)
     fresh = SqlUnitOfWorkFactory(uow_factory.engine)  # no process cache: read from the database
     with fresh() as uow:
         version = uow.catalogue.snapshot().history("awkward")[0]
-    assert (version.input_price_per_million, version.output_price_per_million, version.price_per_image,
-            version.cached_input_price_per_million) == (D("9999.9999"), D("0.0001"), D("0.0000000001"),
-                                                        D("1234567.8912"))
+    assert (
+        version.input_price_per_million,
+        version.output_price_per_million,
+        version.price_per_image,
+        version.cached_input_price_per_million,
+    ) == (D("9999.9999"), D("0.0001"), D("0.0000000001"), D("1234567.8912"))
 
 
 def test_sums_in_sql_stay_exact(seeded: SqlUnitOfWorkFactory, clock: FixedClock) -> None:
     account = services.create_account(seeded(), clock, "Sums", D("100000"))
     costs = []
     for index, tokens in enumerate((1, 3, 7, 333_333, 1_000_001)):
-        request = services.UsageRequest(f"k{index}", account.id, "linker",
-                                        services.TokenCounts(tokens_input=tokens, tokens_output=tokens),
-                                        model_name="gemini-2.5-pro")
+        request = services.UsageRequest(
+            f"k{index}",
+            account.id,
+            "linker",
+            services.TokenCounts(tokens_input=tokens, tokens_output=tokens),
+            model_name="gemini-2.5-pro",
+        )
         costs.append(services.record_usage(seeded(), clock, request).usage.cost_usd_total)
     with seeded() as uow:
         total = uow.connection.execute(select(func.sum(usage.c.cost_usd_total))).scalar_one()

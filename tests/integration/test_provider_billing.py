@@ -66,9 +66,7 @@ def _record(api: Api, account: str, response: Any, key: str = "call-1", **fields
 
 
 def _quote(api: Api, account: str, response: Any, **fields: Any) -> dict[str, Any]:
-    variables = {
-        "input": {"accountId": account, "operationType": "content", "providerResponse": response, **fields}
-    }
+    variables = {"input": {"accountId": account, "operationType": "content", "providerResponse": response, **fields}}
     return dict(api(QUOTE, variables)["quote"])
 
 
@@ -87,9 +85,7 @@ def _openai_chat(model: str = "gpt-4o-mini-2024-07-18") -> dict[str, Any]:
             "object": "chat.completion",
             "created": 1741570283,
             "model": model,
-            "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi"}}
-            ],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi"}}],
             "usage": {
                 "prompt_tokens": 2006,
                 "completion_tokens": 300,
@@ -156,12 +152,10 @@ def _openai_response(usage: dict[str, Any] | None = None) -> Response:
 def _openai_response_stream() -> list[dict[str, Any]]:
     created = _openai_response().model_copy(update={"status": "in_progress", "usage": None})
     return [
-        ResponseCreatedEvent(type="response.created", sequence_number=0, response=created).model_dump(
+        ResponseCreatedEvent(type="response.created", sequence_number=0, response=created).model_dump(mode="json"),
+        ResponseCompletedEvent(type="response.completed", sequence_number=1, response=_openai_response()).model_dump(
             mode="json"
         ),
-        ResponseCompletedEvent(
-            type="response.completed", sequence_number=1, response=_openai_response()
-        ).model_dump(mode="json"),
     ]
 
 
@@ -209,9 +203,7 @@ def _anthropic_stream() -> list[dict[str, Any]]:
     events: list[Any] = [
         RawMessageStartEvent(type="message_start", message=opening.model_copy(update={"content": []})),
         RawMessageDeltaEvent(type="message_delta", delta={"stop_reason": None}, usage={"output_tokens": 90}),
-        RawMessageDeltaEvent(
-            type="message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 200}
-        ),
+        RawMessageDeltaEvent(type="message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 200}),
         RawMessageStopEvent(type="message_stop"),
     ]
     return [event.model_dump(mode="json") for event in events]
@@ -259,9 +251,7 @@ def _openrouter() -> dict[str, Any]:
             "object": "chat.completion",
             "created": 1741570283,
             "model": "openai/gpt-4o",
-            "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi"}}
-            ],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi"}}],
             "usage": {
                 "prompt_tokens": 194,
                 "completion_tokens": 2,
@@ -286,12 +276,8 @@ def test_an_openai_cached_call_costs_half_price_for_its_cached_tokens(api: Api, 
     assert usage["creditsUsed"] == "12"  # ceil(2306 / 200)
 
 
-def test_an_openai_stream_replayed_chunk_by_chunk_costs_what_the_response_costs(
-    api: Api, account: str
-) -> None:
-    assert _costs(_record(api, account, _openai_chat_stream())) == _costs(
-        _record(api, account, _openai_chat(), "b")
-    )
+def test_an_openai_stream_replayed_chunk_by_chunk_costs_what_the_response_costs(api: Api, account: str) -> None:
+    assert _costs(_record(api, account, _openai_chat_stream())) == _costs(_record(api, account, _openai_chat(), "b"))
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -318,12 +304,8 @@ def test_a_cached_anthropic_call_costs_exactly_what_anthropic_bills(api: Api, ac
 
 
 def test_anthropic_one_hour_writes_cost_twice_the_input_and_reads_a_tenth(api: Api, account: str) -> None:
-    result = _record(
-        api, account, _anthropic(ANTHROPIC_MIXED).model_dump(mode="json"), modelName="claude-sonnet-4-5"
-    )
-    expected_input = (
-        50 * D(3) + 1000 * D(3) * D("0.1") + 2000 * D(3) * D("1.25") + 1000 * D(3) * 2
-    ) / MILLION
+    result = _record(api, account, _anthropic(ANTHROPIC_MIXED).model_dump(mode="json"), modelName="claude-sonnet-4-5")
+    expected_input = (50 * D(3) + 1000 * D(3) * D("0.1") + 2000 * D(3) * D("1.25") + 1000 * D(3) * 2) / MILLION
     assert _costs(result) == (expected_input, 200 * D(15) / MILLION)
     assert result["usage"]["tokensReasoning"] == 120
 
@@ -402,9 +384,9 @@ def test_a_response_from_another_model_is_refused_unless_the_model_is_named(api:
     assert "gpt-4o-2024-08-06" in refused["message"]
     assert _quote(api, account, _openai_chat(model="gpt-4o-2024-08-06"))["__typename"] == "ValidationError"
     _assert_nothing_written(api, account)
-    assert _record(api, account, _openai_chat(model="gpt-4o-2024-08-06"), modelName="gpt-4o")[
-        "__typename"
-    ] == ("UsageRecorded")
+    assert _record(api, account, _openai_chat(model="gpt-4o-2024-08-06"), modelName="gpt-4o")["__typename"] == (
+        "UsageRecorded"
+    )
 
 
 def test_counts_sent_beside_a_response_must_agree_with_it(api: Api, account: str) -> None:

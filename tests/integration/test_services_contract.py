@@ -3,26 +3,23 @@ and the SQL unit of work on SQLite and PostgreSQL, so the fake cannot drift."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
-
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from domain import services
 from domain.errors import IdempotencyConflict, InsufficientCredits, InvalidInput, ModelUnavailable, NotFound
-from domain.model import CreditUnit, ModelType, OperationConfig, TokenCounts, TransactionKind
-from domain.services import ModelSpec, UsageRequest
-from tests.conftest import FixedClock
-from domain.model import LedgerEntry
+from domain.model import CreditUnit, LedgerEntry, ModelType, OperationConfig, TokenCounts, TransactionKind
 from domain.ports import UnitOfWork
+from domain.services import ModelSpec, UsageRequest
 from persistence.engine import make_engine
 from persistence.unit_of_work import SqlUnitOfWorkFactory
-from tests.conftest import _reset_postgres
+from tests.conftest import FixedClock, _reset_postgres
 from tests.fakes import FakeUnitOfWork
 
 
@@ -128,7 +125,9 @@ def test_the_same_key_with_a_different_input_is_a_conflict(catalogue: UnitOfWork
     account = _account(catalogue, clock)
     services.record_usage(catalogue, clock, _usage(account))
     with pytest.raises(IdempotencyConflict):
-        services.record_usage(catalogue, clock, _usage(account, counts=TokenCounts(tokens_input=1001, tokens_output=1000)))
+        services.record_usage(
+            catalogue, clock, _usage(account, counts=TokenCounts(tokens_input=1001, tokens_output=1000))
+        )
     other = _account(catalogue, clock)
     with pytest.raises(IdempotencyConflict):
         services.record_usage(catalogue, clock, _usage(other))
@@ -152,7 +151,9 @@ def test_a_failed_call_is_recorded_with_its_cost_but_charged_zero(catalogue: Uni
     assert _balance(catalogue, account) == D(0)
 
 
-def test_resolution_takes_task_then_account_then_operation_then_system(catalogue: UnitOfWork, clock: FixedClock) -> None:
+def test_resolution_takes_task_then_account_then_operation_then_system(
+    catalogue: UnitOfWork, clock: FixedClock
+) -> None:
     account = _account(catalogue, clock, "1000")
     model_of = lambda key, **kw: services.record_usage(catalogue, clock, _usage(account, key, **kw)).usage.model_name  # noqa: E731
     assert model_of("a") == "cheap"
@@ -186,11 +187,14 @@ def test_unknown_accounts_and_operations_are_not_found(catalogue: UnitOfWork, cl
         services.record_usage(catalogue, clock, _usage(_account(catalogue, clock), operation="teleport"))
 
 
-def test_a_price_change_adds_a_version_and_usage_keeps_the_one_in_force(catalogue: UnitOfWork, clock: FixedClock) -> None:
+def test_a_price_change_adds_a_version_and_usage_keeps_the_one_in_force(
+    catalogue: UnitOfWork, clock: FixedClock
+) -> None:
     account = _account(catalogue, clock, "1000")
     before = services.record_usage(catalogue, clock, _usage(account, "old", model_name="premium"))
-    services.upsert_model(catalogue, clock, ModelSpec("premium", "anthropic", ModelType.TEXT, D("6"), D("30"),
-                                                      tokens_per_credit=50))
+    services.upsert_model(
+        catalogue, clock, ModelSpec("premium", "anthropic", ModelType.TEXT, D("6"), D("30"), tokens_per_credit=50)
+    )
     later = clock.now() + timedelta(minutes=1)
     clock.current = later
     after = services.record_usage(catalogue, clock, _usage(account, "new", model_name="premium"))
@@ -231,9 +235,15 @@ def test_add_credits_is_idempotent_and_removals_cannot_go_below_zero(catalogue: 
 
 @pytest.mark.parametrize(
     ("amount", "kind"),
-    [("0", TransactionKind.TOP_UP), ("-1", TransactionKind.REFUND), ("1", TransactionKind.EXPIRY),
-     ("1.00001", TransactionKind.TOP_UP), ("1", TransactionKind.USAGE), ("NaN", TransactionKind.TOP_UP),
-     ("1E+999", TransactionKind.TOP_UP)],
+    [
+        ("0", TransactionKind.TOP_UP),
+        ("-1", TransactionKind.REFUND),
+        ("1", TransactionKind.EXPIRY),
+        ("1.00001", TransactionKind.TOP_UP),
+        ("1", TransactionKind.USAGE),
+        ("NaN", TransactionKind.TOP_UP),
+        ("1E+999", TransactionKind.TOP_UP),
+    ],
 )
 def test_add_credits_refuses_amounts_that_make_no_sense(
     catalogue: UnitOfWork, clock: FixedClock, amount: str, kind: TransactionKind
@@ -253,8 +263,9 @@ def test_usage_from_the_future_is_refused(catalogue: UnitOfWork, clock: FixedClo
 def test_usage_from_before_a_models_first_version_bills_at_its_first_price(
     catalogue: UnitOfWork, clock: FixedClock
 ) -> None:
-    services.upsert_model(catalogue, clock, ModelSpec("brand-new", "openai", ModelType.TEXT, D("1"), D("1"),
-                                                      tokens_per_credit=100))
+    services.upsert_model(
+        catalogue, clock, ModelSpec("brand-new", "openai", ModelType.TEXT, D("1"), D("1"), tokens_per_credit=100)
+    )
     account = _account(catalogue, clock)
     backfilled = services.record_usage(
         catalogue, clock, _usage(account, model_name="brand-new", occurred_at=clock.now() - timedelta(days=30))
@@ -267,8 +278,9 @@ def test_a_text_model_without_tokens_per_credit_bills_flat_units_but_not_model_t
     catalogue: UnitOfWork, clock: FixedClock
 ) -> None:
     services.upsert_model(catalogue, clock, ModelSpec("flat", "openai", ModelType.TEXT, D("1"), D("1")))
-    services.upsert_operation(catalogue, clock, OperationConfig("flat-op", ModelType.TEXT, CreditUnit.PER_REQUEST,
-                                                                D("3"), "flat"))
+    services.upsert_operation(
+        catalogue, clock, OperationConfig("flat-op", ModelType.TEXT, CreditUnit.PER_REQUEST, D("3"), "flat")
+    )
     account = _account(catalogue, clock)
     assert services.record_usage(catalogue, clock, _usage(account, "a", operation="flat-op")).usage.credits_used == 3
     with pytest.raises(InvalidInput, match="tokensPerCredit"):

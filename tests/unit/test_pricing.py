@@ -16,10 +16,19 @@ from domain.pricing import apply_stated_cost, calculate_cost, calculate_credits,
 
 def _model(**overrides: object) -> ModelVersion:
     fields: dict[str, object] = dict(
-        id=1, name="m", display_name="M", provider="openai", model_type=ModelType.TEXT, tokens_per_credit=50,
-        input_price_per_million=D("2.50"), output_price_per_million=D("10.00"),
-        cached_input_price_per_million=D("1.25"), cache_write_price_per_million=D("3.125"),
-        price_per_image=None, version=1, effective_from=datetime(2024, 1, 1, tzinfo=UTC),
+        id=1,
+        name="m",
+        display_name="M",
+        provider="openai",
+        model_type=ModelType.TEXT,
+        tokens_per_credit=50,
+        input_price_per_million=D("2.50"),
+        output_price_per_million=D("10.00"),
+        cached_input_price_per_million=D("1.25"),
+        cache_write_price_per_million=D("3.125"),
+        price_per_image=None,
+        version=1,
+        effective_from=datetime(2024, 1, 1, tzinfo=UTC),
     )
     fields.update(overrides)
     return ModelVersion(**fields)  # type: ignore[arg-type]
@@ -73,10 +82,12 @@ def test_model_tokens_rounds_a_third_up_to_a_whole_credit() -> None:
     counts = TokenCounts(tokens_input=100, tokens_output=0)
     model = _model(tokens_per_credit=300)
     assert calculate_credits(_op(CreditUnit.MODEL_TOKENS, "0"), model, counts, UP0) == D("1")
-    assert calculate_credits(_op(CreditUnit.MODEL_TOKENS, "0"), model, counts,
-                             BillingSettings(RoundingMode.DOWN, 2)) == D("0.33")
-    assert calculate_credits(_op(CreditUnit.MODEL_TOKENS, "0"), model, counts,
-                             BillingSettings(RoundingMode.NEAREST, 3)) == D("0.333")
+    assert calculate_credits(
+        _op(CreditUnit.MODEL_TOKENS, "0"), model, counts, BillingSettings(RoundingMode.DOWN, 2)
+    ) == D("0.33")
+    assert calculate_credits(
+        _op(CreditUnit.MODEL_TOKENS, "0"), model, counts, BillingSettings(RoundingMode.NEAREST, 3)
+    ) == D("0.333")
 
 
 def test_a_failed_call_is_charged_nothing() -> None:
@@ -85,8 +96,13 @@ def test_a_failed_call_is_charged_nothing() -> None:
 
 
 def test_cost_splits_plain_cached_and_written_input() -> None:
-    counts = TokenCounts(tokens_input=1_000_003, tokens_output=7, tokens_cached_input=400_000,
-                         tokens_cache_write=100_001, tokens_reasoning=5)
+    counts = TokenCounts(
+        tokens_input=1_000_003,
+        tokens_output=7,
+        tokens_cached_input=400_000,
+        tokens_cache_write=100_001,
+        tokens_reasoning=5,
+    )
     cost = calculate_cost(_model(), counts)
     plain = 1_000_003 - 400_000 - 100_001
     assert cost.input == (plain * D("2.50") + 400_000 * D("1.25") + 100_001 * D("3.125")) / 1_000_000

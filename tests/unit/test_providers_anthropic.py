@@ -88,12 +88,8 @@ def _stream(*deltas: dict[str, Any], start_usage: dict[str, Any] | None = None) 
     )
     events: list[Any] = [
         RawMessageStartEvent(type="message_start", message=opening.model_copy(update={"content": []})),
-        RawContentBlockStartEvent(
-            type="content_block_start", index=0, content_block={"type": "text", "text": ""}
-        ),
-        RawContentBlockDeltaEvent(
-            type="content_block_delta", index=0, delta={"type": "text_delta", "text": "Hi"}
-        ),
+        RawContentBlockStartEvent(type="content_block_start", index=0, content_block={"type": "text", "text": ""}),
+        RawContentBlockDeltaEvent(type="content_block_delta", index=0, delta={"type": "text_delta", "text": "Hi"}),
         RawContentBlockStopEvent(type="content_block_stop", index=0),
         *(
             RawMessageDeltaEvent(
@@ -142,8 +138,18 @@ def test_a_malformed_message_is_refused(usage: dict[str, Any] | None, why: str) 
 
 def test_a_split_that_disagrees_with_the_total_bills_the_total() -> None:
     # The response in Anthropic's prompt-caching guide: its 5m/1h split (556) is not its total (248).
-    docs = {"input_tokens": 2048, "cache_read_input_tokens": 1800, "cache_creation_input_tokens": 248,
-            "output_tokens": 503, "cache_creation": {"ephemeral_5m_input_tokens": 456, "ephemeral_1h_input_tokens": 100}}
+    docs = {
+        "input_tokens": 2048,
+        "cache_read_input_tokens": 1800,
+        "cache_creation_input_tokens": 248,
+        "output_tokens": 503,
+        "cache_creation": {"ephemeral_5m_input_tokens": 456, "ephemeral_1h_input_tokens": 100},
+    }
     counts = extract_usage(_message(docs).model_dump(mode="json")).counts
-    assert (counts.tokens_input, counts.tokens_cached_input, counts.tokens_cache_write, counts.tokens_cache_write_1h,
-            counts.tokens_output) == (4096, 1800, 248, 100, 503)
+    assert (
+        counts.tokens_input,
+        counts.tokens_cached_input,
+        counts.tokens_cache_write,
+        counts.tokens_cache_write_1h,
+        counts.tokens_output,
+    ) == (4096, 1800, 248, 100, 503)

@@ -50,9 +50,7 @@ def test_the_python_sdk_dump_bills_thinking_as_output_and_cache_inside_input() -
 def test_the_rest_spelling_reads_the_same() -> None:
     rest = _response(USAGE).model_dump(mode="json", by_alias=True, exclude_none=True)
     assert "usageMetadata" in rest
-    assert (
-        extract_usage(rest, provider="google").counts == extract_usage(_response(USAGE).model_dump()).counts
-    )
+    assert extract_usage(rest, provider="google").counts == extract_usage(_response(USAGE).model_dump()).counts
 
 
 def test_tool_use_prompt_tokens_are_input_too() -> None:

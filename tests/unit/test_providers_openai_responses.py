@@ -45,9 +45,7 @@ def _response(usage: dict[str, Any] | None, status: str = "completed") -> Respon
 
 def _stream(final: Response | None) -> list[dict[str, Any]]:
     events: list[Any] = [
-        ResponseCreatedEvent(
-            type="response.created", sequence_number=0, response=_response(None, "in_progress")
-        ),
+        ResponseCreatedEvent(type="response.created", sequence_number=0, response=_response(None, "in_progress")),
         ResponseTextDeltaEvent(
             type="response.output_text.delta",
             sequence_number=1,
@@ -84,9 +82,7 @@ def test_a_stream_is_billed_from_its_response_completed_event() -> None:
 
 def test_the_completed_event_alone_is_enough() -> None:
     event = ResponseCompletedEvent(type="response.completed", sequence_number=9, response=_response(USAGE))
-    assert (
-        extract_usage(event.model_dump(mode="json"), provider="openai-responses").counts.tokens_output == 1186
-    )
+    assert extract_usage(event.model_dump(mode="json"), provider="openai-responses").counts.tokens_output == 1186
 
 
 def test_a_stream_cut_before_response_completed_is_refused() -> None:

@@ -30,9 +30,7 @@ def _completion(usage: dict[str, Any]) -> dict[str, Any]:
             "created": 1741570283,
             "model": "openai/gpt-4o",
             "provider": "OpenAI",
-            "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi"}}
-            ],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi"}}],
             "usage": usage,
         }
     ).model_dump(mode="json")

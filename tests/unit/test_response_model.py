@@ -28,14 +28,10 @@ def billing() -> tuple[FakeUnitOfWork, str]:
         ("claude-sonnet-4-5", "anthropic"),
         ("gemini-2.5-flash", "google"),
     ):
-        spec = ModelSpec(
-            name, provider, ModelType.TEXT, D("1"), D("2"), tokens_per_credit=50, effective_from=start
-        )
+        spec = ModelSpec(name, provider, ModelType.TEXT, D("1"), D("2"), tokens_per_credit=50, effective_from=start)
         services.upsert_model(uow, CLOCK, spec)
     for operation, model in OPERATION_MODELS.items():
-        config = OperationConfig(
-            operation, ModelType.TEXT, CreditUnit.MODEL_TOKENS, D("1"), default_model=model
-        )
+        config = OperationConfig(operation, ModelType.TEXT, CreditUnit.MODEL_TOKENS, D("1"), default_model=model)
         services.upsert_operation(uow, CLOCK, config)
     return uow, services.create_account(uow, CLOCK, "Acme", D("100")).id
 
