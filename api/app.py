@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from urllib.parse import unquote_to_bytes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -17,9 +17,10 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from api import exports
+from api.auth import authenticate
 from api.context import Context, SystemClock, UnitOfWorkFactory
 from api.schema import build_schema
-from domain import services
 from domain.model import Caller
 from persistence.engine import make_engine
 from persistence.unit_of_work import SqlUnitOfWorkFactory
@@ -30,8 +31,16 @@ log = logging.getLogger("creditmeter.api")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+_TOO_LARGE = _Refused(413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+# No name, key or id is allowed a NUL character, and PostgreSQL cannot store one in text.
+_NUL = _Refused(400, "BAD_REQUEST", "input may not contain NUL characters (\\u0000)")
+_NUL_SPELLINGS = (b"\\u0000", b"\x00")
 
 
 def _error_response(status: int, code: str, message: str, request_id: str, **headers: str) -> JSONResponse:
@@ -66,9 +75,9 @@ class GraphQLEndpoint:
         request_id = uuid.uuid4().hex
         declared = request.headers.get("content-length", "0")
         if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-            await _error_response(
-                413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes", request_id
-            )(scope, receive, send)
+            await _error_response(_TOO_LARGE.status, _TOO_LARGE.code, _TOO_LARGE.message, request_id)(
+                scope, receive, send
+            )
             return
         caller = await self._authenticate(request)
         if caller is None:
@@ -85,14 +94,20 @@ class GraphQLEndpoint:
             caller=caller, uow=uow_factory, clock=self._state["clock"], request_id=request_id
         )
         received = 0
+        tail = b""
         started = False
 
-        async def receive_bounded() -> Message:
-            nonlocal received
+        async def receive_checked() -> Message:
+            nonlocal received, tail
             message = await receive()
-            received += len(message.get("body", b""))
+            chunk = message.get("body", b"")
+            received += len(chunk)
             if received > MAX_BODY_BYTES:
-                raise _BodyTooLarge
+                raise _TOO_LARGE
+            window = tail + chunk  # a spelling may straddle two chunks
+            if any(spelling in window for spelling in _NUL_SPELLINGS):
+                raise _NUL
+            tail = window[-6:]
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -103,12 +118,13 @@ class GraphQLEndpoint:
             await send(message)
 
         try:
-            await self._view(scope, receive_bounded, send_with_id)
-        except _BodyTooLarge:
+            query_string = unquote_to_bytes(scope.get("query_string", b""))
+            if any(spelling in query_string for spelling in _NUL_SPELLINGS):
+                raise _NUL
+            await self._view(scope, receive_checked, send_with_id)
+        except _Refused as refused:
             if not started:
-                await _error_response(
-                    413, "BODY_TOO_LARGE", f"request bodies are limited to {MAX_BODY_BYTES} bytes", request_id
-                )(scope, receive, send)
+                await _error_response(refused.status, refused.code, refused.message, request_id)(scope, receive, send)
 
     def _is_ide_page(self, request: Request) -> bool:
         return (
@@ -119,14 +135,7 @@ class GraphQLEndpoint:
         )
 
     async def _authenticate(self, request: Request) -> Caller | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, secret = header.partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret or len(secret) > 200:
-            return None
-        uow_factory: UnitOfWorkFactory = self._state["uow_factory"]
-        key = await anyio.to_thread.run_sync(services.authenticate, uow_factory(read_only=True), secret)
-        return Caller(key.role, key.account_id, key.id) if key else None
+        return await authenticate(request, self._state["uow_factory"])
 
 
 def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool | None = None) -> Starlette:
@@ -155,6 +164,7 @@ def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool
         return PlainTextResponse("ok")
 
     return Starlette(
-        routes=[Route("/graphql", GraphQLEndpoint(view, state), methods=["GET", "POST"]), Route("/health", health)],
+        routes=[Route("/graphql", GraphQLEndpoint(view, state), methods=["GET", "POST"]), Route("/health", health),
+                *exports.routes(state)],
         lifespan=lifespan,
     )

@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from api import accounts as accounts_api
 from api import catalogue as catalogue_api
 from api import keys as keys_api
+from api import reports as reports_api
 from api import usage as usage_api
 from api.scalars import SCALARS
 from api.types import Account, AccountConnection, AIModel, ApiKeyInfo, BillingSettings, OperationConfig
@@ -43,6 +44,8 @@ class Query:
         resolver=accounts_api.me, description="The account that the calling key belongs to (ACCOUNT keys)."
     )
     quote: usage_api.QuoteResult = strawberry.field(resolver=usage_api.quote)  # type: ignore[valid-type]
+    token_usage_report: reports_api.TokenUsageReport = strawberry.field(resolver=reports_api.token_usage_report)
+    ai_cost_analysis: reports_api.AICostAnalysis = strawberry.field(resolver=reports_api.ai_cost_analysis)
     api_keys: list[ApiKeyInfo] = strawberry.field(resolver=keys_api.api_keys)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, Self
@@ -53,9 +54,22 @@ class CatalogueRepository(Protocol):
     def save_settings(self, settings: BillingSettings) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What `UsageRepository.charge` did: nothing when either is None."""
+
+    usage_id: int | None  # None: the idempotency key is already taken
+    balance: Decimal | None  # None: the balance would have gone below zero
+
+
 class UsageRepository(Protocol):
     def add(self, record: UsageRecord) -> int | None:
         """Insert; the new id, or None when the idempotency key is already taken."""
+
+    def charge(self, record: UsageRecord, description: str) -> Charge:
+        """In the caller's transaction: insert the usage, take its credits from the balance unless
+        that would go below zero, and append its USAGE ledger entry with the balance after.
+        A refusal (see Charge) leaves the caller to roll back."""
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None: ...
 

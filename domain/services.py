@@ -173,28 +173,15 @@ def _bill(uow: UnitOfWork, clock: Clock, request: UsageRequest, fingerprint: str
         recorded_at=now,
         metadata=_usage_metadata(request),
     )
-    usage_id = uow.usage.add(record)
-    if usage_id is None:
+    charge = uow.usage.charge(record, f"{request.operation_type} with {priced.model.name}")
+    if charge.usage_id is None:
         raise _KeyTaken()
-    record = replace(record, id=usage_id)
-    balance = uow.accounts.change_balance(account.id, -priced.credits)
-    if balance is None:  # a concurrent charge got there first
+    if charge.balance is None:  # a concurrent charge got there first
         current = uow.accounts.get(account.id)
         raise InsufficientCredits(
             account.id, required=priced.credits, balance=current.balance if current else Decimal(0)
         )
-    uow.ledger.add(
-        LedgerEntry(
-            id=None,
-            account_id=account.id,
-            kind=TransactionKind.USAGE,
-            amount=-priced.credits,
-            balance_after=balance,
-            created_at=now,
-            description=f"{request.operation_type} with {priced.model.name}",
-            usage_id=usage_id,
-        )
-    )
+    record, balance = replace(record, id=charge.usage_id), charge.balance
     uow.rollups.add(record)
     uow.commit()
     return UsageOutcome(record, balance, replayed=False, model=priced.model)

@@ -26,9 +26,9 @@ def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engi
     url = normalise_url(url or database_url())
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    # Per server process: 4 workers x (10 + 10) stays under PostgreSQL's default 100 connections;
+    # Per server process: 3 workers x (16 + 16) stays under PostgreSQL's default 100 connections;
     # requests beyond that wait for a connection rather than fail.
-    pool_size = pool_size or int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "10"))
+    pool_size = pool_size or int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "16"))
     return create_engine(
         url,
         pool_size=pool_size,

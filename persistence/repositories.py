@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.catalogue import Catalogue, ModelFlags
 from domain.errors import InvalidInput
+from domain.ports import Charge
 from domain.model import (
     Account,
     ApiKey,
@@ -33,6 +34,7 @@ from domain.model import (
 )
 from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
 from persistence import cursors
+from persistence.rollups import ADD_TO_REPORT_ROLLUPS, report_rollup_params, shards_for
 from persistence.statements import Statement, read_timestamp, timestamp, units
 from persistence.tables import (
     AccountRow,
@@ -333,6 +335,20 @@ _USAGE_SQL = (
 _INSERT_USAGE = Statement(
     _USAGE_SQL.format(metadata=":metadata"), postgresql=_USAGE_SQL.format(metadata="CAST(:metadata AS JSON)")
 )
+# PostgreSQL only (data-modifying CTEs): the insert, the conditional debit and the ledger entry
+# in one statement. The debit runs only if the usage was inserted (a taken key inserts
+# nothing), and the entry only if the debit happened; a waiting UPDATE re-checks its WHERE
+# against the committed balance, so concurrent charges never overdraw.
+_CHARGE = Statement(
+    "WITH ins AS (" + _USAGE_SQL.format(metadata="CAST(:metadata AS JSON)") + "), "
+    "debit AS (UPDATE accounts SET balance = balance - :credits_used "
+    "WHERE id = :account_id AND balance - :credits_used >= 0 AND EXISTS (SELECT 1 FROM ins) "
+    "RETURNING balance), "
+    "entry AS (INSERT INTO credit_transactions (account_id, kind, amount, balance_after, description, usage_id, "
+    "created_at) SELECT :account_id, 'USAGE', -CAST(:credits_used AS BIGINT), debit.balance, :description, ins.id, "
+    ":recorded_at FROM debit, ins RETURNING id) "
+    "SELECT (SELECT id FROM ins), (SELECT balance FROM debit)"
+)
 
 
 class SqlUsageRepository:
@@ -340,34 +356,51 @@ class SqlUsageRepository:
         self._connection = connection
 
     def add(self, record: UsageRecord) -> int | None:
-        counts = record.counts
-        row = _INSERT_USAGE.run(
-            self._connection,
-            {
-                "idempotency_key": record.idempotency_key,
-                "request_hash": record.request_hash,
-                "account_id": record.account_id,
-                "operation_type": record.operation_type,
-                "model_version_id": record.model_version_id,
-                "model_name": record.model_name,
-                "tokens_input": counts.tokens_input,
-                "tokens_output": counts.tokens_output,
-                "tokens_cached_input": counts.tokens_cached_input,
-                "tokens_cache_write": counts.tokens_cache_write,
-                "tokens_reasoning": counts.tokens_reasoning,
-                "images": counts.images,
-                "credits_used": units(record.credits_used, CREDIT_PLACES),
-                "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
-                "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
-                "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
-                "success": record.success,
-                "tokens_estimated": record.tokens_estimated,
-                "occurred_at": timestamp(self._connection, record.occurred_at),
-                "recorded_at": timestamp(self._connection, record.recorded_at),
-                "metadata": None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":")),
-            },
-        ).fetchone()
+        row = _INSERT_USAGE.run(self._connection, self._params(record)).fetchone()
         return row[0] if row else None
+
+    def charge(self, record: UsageRecord, description: str) -> Charge:
+        if self._connection.dialect.name == "postgresql":
+            # One round trip: each step runs only if the one before it did (see _CHARGE).
+            params = {**self._params(record), "description": description}
+            usage_id, balance = _CHARGE.run(self._connection, params).fetchone()
+            return Charge(usage_id, None if balance is None else from_units(balance, CREDIT_PLACES))
+        usage_id = self.add(record)
+        if usage_id is None:
+            return Charge(None, None)
+        balance = SqlAccountRepository(self._connection).change_balance(record.account_id, -record.credits_used)
+        if balance is not None:
+            SqlLedgerRepository(self._connection).add(LedgerEntry(
+                None, record.account_id, TransactionKind.USAGE, -record.credits_used, balance, record.recorded_at,
+                description=description, usage_id=usage_id,
+            ))
+        return Charge(usage_id, balance)
+
+    def _params(self, record: UsageRecord) -> dict[str, Any]:
+        counts = record.counts
+        return {
+            "idempotency_key": record.idempotency_key,
+            "request_hash": record.request_hash,
+            "account_id": record.account_id,
+            "operation_type": record.operation_type,
+            "model_version_id": record.model_version_id,
+            "model_name": record.model_name,
+            "tokens_input": counts.tokens_input,
+            "tokens_output": counts.tokens_output,
+            "tokens_cached_input": counts.tokens_cached_input,
+            "tokens_cache_write": counts.tokens_cache_write,
+            "tokens_reasoning": counts.tokens_reasoning,
+            "images": counts.images,
+            "credits_used": units(record.credits_used, CREDIT_PLACES),
+            "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
+            "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+            "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
+            "success": record.success,
+            "tokens_estimated": record.tokens_estimated,
+            "occurred_at": timestamp(self._connection, record.occurred_at),
+            "recorded_at": timestamp(self._connection, record.recorded_at),
+            "metadata": None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":")),
+        }
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None:
         row = self._connection.execute(select(usage).where(usage.c.idempotency_key == idempotency_key)).first()
@@ -546,6 +579,8 @@ class SqlRollupRepository:
                 "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
             },
         )
+        shards = shards_for(self._connection.dialect.name)
+        ADD_TO_REPORT_ROLLUPS.run(self._connection, report_rollup_params(record, shards))
 
 
 # ---------------------------------------------------------------- API keys

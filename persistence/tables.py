@@ -10,7 +10,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from persistence.types import BigId, Credits, Usd, UtcDateTime
@@ -88,8 +98,11 @@ class UsageRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_usage_records_account_occurred", "account_id", "occurred_at", "id"),
         Index("ix_usage_records_occurred", "occurred_at"),
-        # Anomalies: a version's calls from the most expensive down, range and account checked in the index.
-        Index("ix_usage_records_model_cost", "model_version_id", "cost_usd_total", "occurred_at", "account_id"),
+        # Anomalies: a version's calls from the most expensive down, the range checked in the index;
+        # the same within one account.
+        Index("ix_usage_records_model_cost", "model_version_id", "cost_usd_total", "occurred_at"),
+        Index("ix_usage_records_account_model_cost", "account_id", "model_version_id", "cost_usd_total",
+              "occurred_at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
@@ -145,12 +158,14 @@ class ApiKeyRow(SQLModel, table=True):
 
 
 class HourlyRollupRow(SQLModel, table=True):
-    """Usage folded per UTC hour x account x model version x operation x success."""
+    """Usage folded per account x UTC hour x model version x operation x success."""
 
     __tablename__ = "usage_rollups_hourly"
+    # Keyed (and on SQLite clustered) account first: a report on one account reads runs of its hours.
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    bucket_start: datetime = Field(sa_type=UtcDateTime(), primary_key=True)
     account_id: str = Field(sa_type=String(36), primary_key=True)
+    bucket_start: datetime = Field(sa_type=UtcDateTime(), primary_key=True)
     model_version_id: int = Field(sa_type=BigInteger, primary_key=True)
     operation_type: str = Field(sa_type=String(64), primary_key=True)
     success: bool = Field(primary_key=True)
@@ -166,6 +181,11 @@ class HourlyRollupRow(SQLModel, table=True):
     cost_usd_output: Decimal = Field(sa_type=Usd())
 
 
+REPORT_ROLLUP_KEY = ("slice", "scope", "bucket_epoch", "shard", "account_id", "model_version_id", "operation_type")
+REPORT_ROLLUP_SUMS = ("calls", "successful_calls", "tokens_input", "tokens_output", "credits_used", "cost_usd_input",
+                      "cost_usd_output")
+
+
 class ReportRollupRow(SQLModel, table=True):
     """Usage folded into the slices the reports read (persistence/rollups.py says which).
 
@@ -174,15 +194,20 @@ class ReportRollupRow(SQLModel, table=True):
     """
 
     __tablename__ = "usage_report_rollups"
-    __table_args__ = {"sqlite_with_rowid": False}
+    # Reports read runs of consecutive buckets of one slice. SQLite keeps the rows in key order;
+    # a PostgreSQL heap does not, so there the key carries the sums and reads are index-only.
+    __table_args__ = (
+        PrimaryKeyConstraint(*REPORT_ROLLUP_KEY, postgresql_include=list(REPORT_ROLLUP_SUMS)),
+        {"sqlite_with_rowid": False},
+    )
 
-    slice: int = Field(sa_type=SmallInteger, primary_key=True)
-    scope: str = Field(sa_type=String(36), primary_key=True)
-    bucket_epoch: int = Field(sa_type=BigInteger, primary_key=True)
-    shard: int = Field(sa_type=SmallInteger, primary_key=True)
-    account_id: str = Field(sa_type=String(36), primary_key=True)
-    model_version_id: int = Field(sa_type=BigInteger, primary_key=True)
-    operation_type: str = Field(sa_type=String(64), primary_key=True)
+    slice: int = Field(sa_type=SmallInteger)
+    scope: str = Field(sa_type=String(36))
+    bucket_epoch: int = Field(sa_type=BigInteger)
+    shard: int = Field(sa_type=SmallInteger)
+    account_id: str = Field(sa_type=String(36))
+    model_version_id: int = Field(sa_type=BigInteger)
+    operation_type: str = Field(sa_type=String(64))
     calls: int = Field(sa_type=BigInteger)
     successful_calls: int = Field(sa_type=BigInteger)
     tokens_input: int = Field(sa_type=BigInteger)

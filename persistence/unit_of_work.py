@@ -6,6 +6,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from persistence.reports import SqlReportRepository
 from persistence.repositories import (
     CatalogueCache,
     SeenGeneration,
@@ -36,6 +37,7 @@ class SqlUnitOfWork:
         self.ledger = SqlLedgerRepository(connection)
         self.rollups = SqlRollupRepository(connection)
         self.api_keys = SqlApiKeyRepository(connection)
+        self.reports = SqlReportRepository(connection)
         return self
 
     def __exit__(self, *exc: object) -> None:

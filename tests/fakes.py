@@ -17,9 +17,10 @@ from domain.model import (
     ModelVersion,
     OperationConfig,
     Page,
+    TransactionKind,
     UsageRecord,
 )
-from domain.ports import UnitOfWork
+from domain.ports import Charge, UnitOfWork
 
 
 class _State:
@@ -111,6 +112,17 @@ class FakeUsage:
         usage_id = self._state.next_id()
         self._state.usage[usage_id] = replace(record, id=usage_id)
         return usage_id
+
+    def charge(self, record: UsageRecord, description: str) -> Charge:
+        usage_id = self.add(record)
+        if usage_id is None:
+            return Charge(None, None)
+        balance = FakeAccounts(self._state).change_balance(record.account_id, -record.credits_used)
+        if balance is not None:
+            FakeLedger(self._state).add(LedgerEntry(None, record.account_id, TransactionKind.USAGE,
+                                                    -record.credits_used, balance, record.recorded_at,
+                                                    description=description, usage_id=usage_id))
+        return Charge(usage_id, balance)
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None:
         return next((r for r in self._state.usage.values() if r.idempotency_key == idempotency_key), None)

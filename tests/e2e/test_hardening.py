@@ -122,3 +122,15 @@ def test_production_mode_turns_off_graphiql_introspection_and_suggestions(
             headers={"Authorization": f"Bearer {api.secret}"},
         )
         assert "Did you mean" in _errors(typo)
+
+
+@pytest.mark.parametrize("name", ["a\u0000b", "\u0000"])
+def test_nul_characters_are_refused_on_both_databases(api: Api, name: str) -> None:
+    response = api.post("query($id: ID!) { account(id: $id) { id } }", {"id": name})
+    assert response.status_code == 400 and "NUL" in _errors(response)
+    literal = api.client.post("/graphql", json={"query": '{ account(id: "x\\u0000") { id } }'},
+                              headers={"Authorization": f"Bearer {api.secret}"})
+    assert literal.status_code == 400
+    over_get = api.client.get("/graphql", params={"query": '{ model(name: "a\\u0000") { name } }'},
+                              headers={"Authorization": f"Bearer {api.secret}"})
+    assert over_get.status_code == 400
