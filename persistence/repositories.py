@@ -16,7 +16,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.catalogue import Catalogue, ModelFlags
 from domain.errors import InvalidInput
-from domain.ports import Charge
 from domain.model import (
     Account,
     ApiKey,
@@ -33,6 +32,7 @@ from domain.model import (
     UsageRecord,
 )
 from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
+from domain.ports import Charge
 from persistence import cursors
 from persistence.rollups import ADD_TO_REPORT_ROLLUPS, report_rollup_params, shards_for
 from persistence.statements import Statement, read_timestamp, timestamp, units
@@ -377,7 +377,6 @@ class SqlUsageRepository:
         return Charge(usage_id, balance)
 
     def _params(self, record: UsageRecord) -> dict[str, Any]:
-        counts = record.counts
         return {
             "idempotency_key": record.idempotency_key,
             "request_hash": record.request_hash,
@@ -385,15 +384,7 @@ class SqlUsageRepository:
             "operation_type": record.operation_type,
             "model_version_id": record.model_version_id,
             "model_name": record.model_name,
-            "tokens_input": counts.tokens_input,
-            "tokens_output": counts.tokens_output,
-            "tokens_cached_input": counts.tokens_cached_input,
-            "tokens_cache_write": counts.tokens_cache_write,
-            "tokens_reasoning": counts.tokens_reasoning,
-            "images": counts.images,
-            "credits_used": units(record.credits_used, CREDIT_PLACES),
-            "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
-            "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+            **_amounts(record),
             "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
             "success": record.success,
             "tokens_estimated": record.tokens_estimated,
@@ -551,12 +542,27 @@ _ADD_TO_HOURLY = Statement(
 )
 
 
+def _amounts(record: UsageRecord) -> dict[str, int]:
+    """A usage's counts and money as the integers the columns store."""
+    counts = record.counts
+    return {
+        "tokens_input": counts.tokens_input,
+        "tokens_output": counts.tokens_output,
+        "tokens_cached_input": counts.tokens_cached_input,
+        "tokens_cache_write": counts.tokens_cache_write,
+        "tokens_reasoning": counts.tokens_reasoning,
+        "images": counts.images,
+        "credits_used": units(record.credits_used, CREDIT_PLACES),
+        "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
+        "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+    }
+
+
 class SqlRollupRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
     def add(self, record: UsageRecord) -> None:
-        counts = record.counts
         _ADD_TO_HOURLY.run(
             self._connection,
             {
@@ -568,15 +574,7 @@ class SqlRollupRepository:
                 "operation_type": record.operation_type,
                 "success": record.success,
                 "calls": 1,
-                "tokens_input": counts.tokens_input,
-                "tokens_output": counts.tokens_output,
-                "tokens_cached_input": counts.tokens_cached_input,
-                "tokens_cache_write": counts.tokens_cache_write,
-                "tokens_reasoning": counts.tokens_reasoning,
-                "images": counts.images,
-                "credits_used": units(record.credits_used, CREDIT_PLACES),
-                "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
-                "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
+                **_amounts(record),
             },
         )
         shards = shards_for(self._connection.dialect.name)

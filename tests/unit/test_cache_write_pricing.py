@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
 
 from domain.errors import InvalidInput
-from domain.model import ModelType, ModelVersion, TokenCounts
+from domain.model import ModelVersion, TokenCounts
 from domain.pricing import calculate_cost, check_counts
+from tests.factories import model_version
 
 
 def _sonnet(write_1h: D | None) -> ModelVersion:
-    return ModelVersion(
-        id=1,
-        name="claude-sonnet-4-5",
-        display_name="Claude Sonnet 4.5",
-        provider="anthropic",
-        model_type=ModelType.TEXT,
-        tokens_per_credit=50,
-        input_price_per_million=D("3"),
-        output_price_per_million=D("15"),
-        cached_input_price_per_million=D("0.30"),
-        cache_write_price_per_million=D("3.75"),
-        price_per_image=None,
-        version=1,
-        effective_from=datetime(2024, 1, 1, tzinfo=UTC),
-        cache_write_1h_price_per_million=write_1h,
+    return model_version(
+        name="claude-sonnet-4-5", provider="anthropic", input_price_per_million=D("3"),
+        output_price_per_million=D("15"), cached_input_price_per_million=D("0.30"),
+        cache_write_price_per_million=D("3.75"), cache_write_1h_price_per_million=write_1h,
     )
 
 

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import ROUND_CEILING
 from decimal import Decimal as D
 
 import pytest
 
 from domain.errors import InvalidInput
-from domain.model import BillingSettings, CreditUnit, ModelType, ModelVersion, OperationConfig, TokenCounts
+from domain.model import BillingSettings, CreditUnit, ModelType, OperationConfig, TokenCounts
 from domain.money import RoundingMode, round_credits
 from domain.pricing import apply_stated_cost, calculate_cost, calculate_credits, check_counts
+from tests.factories import model_version
 
-
-def _model(**overrides: object) -> ModelVersion:
-    fields: dict[str, object] = dict(
-        id=1,
-        name="m",
-        display_name="M",
-        provider="openai",
-        model_type=ModelType.TEXT,
-        tokens_per_credit=50,
-        input_price_per_million=D("2.50"),
-        output_price_per_million=D("10.00"),
-        cached_input_price_per_million=D("1.25"),
-        cache_write_price_per_million=D("3.125"),
-        price_per_image=None,
-        version=1,
-        effective_from=datetime(2024, 1, 1, tzinfo=UTC),
-    )
-    fields.update(overrides)
-    return ModelVersion(**fields)  # type: ignore[arg-type]
+_model = model_version
 
 
 def _op(unit: CreditUnit, cost: str) -> OperationConfig:
