@@ -20,7 +20,8 @@ statements whose construction through SQLAlchemy Core cost as much as running th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,8 +36,8 @@ from persistence.rollups import DAY, Slice
 from persistence.statements import Statement, timestamp
 from persistence.types import from_units
 
-CSV_CHUNK_BYTES = 256 * 1024
-CSV_FETCH_ROWS = 2000  # about 400 KB of CSV
+CSV_CHUNK_BYTES = 1024 * 1024
+CSV_FETCH_ROWS = 5000  # about 1 MB of CSV
 CSV_COLUMNS = (
     "id", "occurredAt", "recordedAt", "accountId", "operationType", "modelName", "modelVersionId",
     "tokensInput", "tokensOutput", "tokensCachedInput", "tokensCacheWrite", "tokensReasoning", "images",
@@ -119,18 +120,21 @@ class SqlReportRepository:
         whole_days = days if whole_hours and days[0] < days[1] else None
 
         by_hour, groups, by_account = _Sums(), _Sums(), _Sums()
-        if whole_quarters:
-            self._series(scope, whole_quarters, by_hour)
-        if whole_days:
-            self._groups(scope, *whole_days, groups, by_account, daily=True)
-        if whole_hours:
-            edges = [(whole_hours[0], whole_days[0]), (whole_days[1], whole_hours[1])] if whole_days else [whole_hours]
-            for low, high in edges:
-                if low < high:
-                    self._groups(scope, low, high, groups, by_account, daily=False)
-            raw = [(scope.start, from_epoch(whole_hours[0])), (from_epoch(whole_hours[1]), scope.end)]
-        else:
-            raw = [(scope.start, scope.end)]
+        series_read = self._alongside(
+            lambda repository: repository._series(scope, whole_quarters, by_hour) if whole_quarters else None)
+        try:
+            if whole_days:
+                self._groups(scope, *whole_days, groups, by_account, daily=True)
+            if whole_hours:
+                edges = ([(whole_hours[0], whole_days[0]), (whole_days[1], whole_hours[1])] if whole_days
+                         else [whole_hours])
+                for low, high in edges:
+                    if low < high:
+                        self._groups(scope, low, high, groups, by_account, daily=False)
+        finally:
+            series_read()
+        raw = ([(scope.start, from_epoch(whole_hours[0])), (from_epoch(whole_hours[1]), scope.end)] if whole_hours
+               else [(scope.start, scope.end)])
         for low_time, high_time in raw:
             if low_time < high_time:
                 self._raw(scope, low_time, high_time, whole_quarters, by_hour, groups, by_account)
@@ -147,6 +151,33 @@ class SqlReportRepository:
         if self._connection.dialect.name == "postgresql" and not self._connection.in_transaction():
             self._connection.execution_options(isolation_level="REPEATABLE READ")
 
+    def _alongside(self, read: Callable[[SqlReportRepository], None]) -> Callable[[], None]:
+        """Start `read`; the returned function waits for it. On PostgreSQL it runs on a second
+        connection that shares this transaction's snapshot (pg_export_snapshot), so the two
+        halves of a report are read by two server processes at once and still agree."""
+        if self._connection.dialect.name != "postgresql":
+            read(self)
+            return lambda: None
+        snapshot = str(self._connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+
+        def on_the_snapshot() -> None:
+            with self._connection.engine.connect() as connection:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                read(SqlReportRepository(connection))
+                connection.rollback()
+
+        worker = ThreadPoolExecutor(1)
+        reading = worker.submit(on_the_snapshot)
+
+        def wait() -> None:
+            try:
+                reading.result()
+            finally:
+                worker.shutdown()
+
+        return wait
+
     def _series(self, scope: ReportScope, quarters: tuple[int, int], by_hour: _Sums) -> None:
         # The zone's offsets are constants of the text (ints, never user input): per zone and
         # range the same statement, which PostgreSQL prepares once used twice.
@@ -154,9 +185,8 @@ class SqlReportRepository:
             f"SELECT (bucket_epoch + {_offset_at(scope)}) / {HOUR}, {_SUMS} {_IN_SLICE} GROUP BY 1")
         slice_, scope_key = (Slice.QUARTERS, "") if scope.account_id is None else (
             Slice.ACCOUNT_QUARTERS, scope.account_id)
-        rows = series.run(self._connection, {"slice": slice_, "scope": scope_key, "low": quarters[0],
-                                             "high": quarters[1]}).fetchall()
-        by_hour.add_rows(rows, 1)
+        by_hour.add_rows(self._fetch(series, {"slice": int(slice_), "scope": scope_key, "low": quarters[0],
+                                              "high": quarters[1]}), 1)
 
     def _groups(self, scope: ReportScope, low: int, high: int, groups: _Sums, by_account: _Sums, *,
                 daily: bool) -> None:
@@ -165,15 +195,18 @@ class SqlReportRepository:
             model_slice, account_slice = ((Slice.DAYS_BY_MODEL_OP, Slice.DAYS_BY_ACCOUNT) if daily
                                           else (Slice.HOURS_BY_MODEL_OP, Slice.HOURS_BY_ACCOUNT))
             window = {"scope": "", "low": low, "high": high}
-            groups.add_rows(_BY_MODEL_OPERATION.run(self._connection, {**window, "slice": model_slice}).fetchall(), 2)
-            by_account.add_rows(_BY_ACCOUNT.run(self._connection, {**window, "slice": account_slice}).fetchall(), 1)
+            groups.add_rows(self._fetch(_BY_MODEL_OPERATION, {**window, "slice": int(model_slice)}), 2)
+            by_account.add_rows(self._fetch(_BY_ACCOUNT, {**window, "slice": int(account_slice)}), 1)
         elif daily:
-            window = {"scope": scope.account_id, "low": low, "high": high, "slice": Slice.ACCOUNT_DAYS_BY_MODEL_OP}
-            groups.add_rows(_BY_MODEL_OPERATION.run(self._connection, window).fetchall(), 2)
+            window = {"scope": scope.account_id, "low": low, "high": high, "slice": int(Slice.ACCOUNT_DAYS_BY_MODEL_OP)}
+            groups.add_rows(self._fetch(_BY_MODEL_OPERATION, window), 2)
         else:  # one account's hours: usage_rollups_hourly, keyed by account first
             window = {"account": scope.account_id, "low": timestamp(self._connection, from_epoch(low)),
                       "high": timestamp(self._connection, from_epoch(high))}
-            groups.add_rows(_ACCOUNT_HOURS_BY_MODEL_OPERATION.run(self._connection, window).fetchall(), 2)
+            groups.add_rows(self._fetch(_ACCOUNT_HOURS_BY_MODEL_OPERATION, window), 2)
+
+    def _fetch(self, statement: Statement, params: dict[str, Any]) -> list[Any]:
+        return list(statement.run(self._connection, params).fetchall())
 
     def _raw(self, scope: ReportScope, low: datetime, high: datetime, whole_quarters: tuple[int, int] | None,
              by_hour: _Sums, groups: _Sums, by_account: _Sums) -> None:
@@ -181,14 +214,13 @@ class SqlReportRepository:
                                        "high": timestamp(self._connection, high)}
         if scope.account_id is not None:
             statement, params = _RAW_OF_ACCOUNT, {**params, "account": scope.account_id}
-        calls = _Sums()
-        for seconds, account, version, operation, success, *measures in statement.run(self._connection,
-                                                                                      params).fetchall():
+        edge = _Sums()  # by account x version x operation, then folded into the two groupings
+        for seconds, account, version, operation, success, *measures in self._fetch(statement, params):
             values = (1, 1 if success else 0, *measures)
-            calls.add((account, version, operation), values)
+            edge.add((account, version, operation), values)
             if whole_quarters is None or not whole_quarters[0] <= seconds < whole_quarters[1]:
                 by_hour.add(scope.local_hour(seconds), values)
-        for (account, version, operation), sums in calls.by_key.items():
+        for (account, version, operation), sums in edge.by_key.items():
             groups.add((version, operation), sums)
             by_account.add(account, sums)
 
@@ -197,14 +229,20 @@ class SqlReportRepository:
     def costly_calls(self, scope: ReportScope, thresholds: Mapping[int, Decimal], limit: int) -> list[UsageRecord]:
         if limit <= 0 or not thresholds:
             return []
-        statement = _COSTLY_CALLS if scope.account_id is None else _COSTLY_CALLS_OF_ACCOUNT
+        account = "" if scope.account_id is None else "account_id = :account_id AND "
         params = {"start": timestamp(self._connection, scope.start), "end": timestamp(self._connection, scope.end),
                   "account_id": scope.account_id, "limit": limit}
-        candidates: list[Any] = []
-        for version_id, threshold in sorted(thresholds.items()):
-            found = statement.run(self._connection, {
-                **params, "version": version_id, "threshold": int(threshold.scaleb(USD_PLACES))})
-            candidates += found.fetchall()
+        versions = sorted(thresholds.items())
+        if self._connection.dialect.name == "postgresql":  # every version in one round trip
+            params |= {"versions": [v for v, _ in versions],
+                       "thresholds": [int(t.scaleb(USD_PLACES)) for _, t in versions]}
+            candidates = self._fetch(Statement(_COSTLY_CALLS_BY_VERSION.format(account=account)), params)
+        else:
+            candidates = []
+            statement = Statement(_COSTLY_CALLS.format(account=account, version=":version", threshold=":threshold"))
+            for version_id, threshold in versions:
+                candidates += self._fetch(statement, {**params, "version": version_id,
+                                                      "threshold": int(threshold.scaleb(USD_PLACES))})
         chosen = [row[2] for row in sorted(candidates, reverse=True)[:limit]]
         rows = self._connection.execute(select(usage).where(usage.c.id.in_(chosen))).all()
         return [usage_record(row) for row in rows]
@@ -268,13 +306,16 @@ class SqlReportRepository:
 
 # A version's calls from the most expensive down, the range checked in ix_usage_records_model_cost
 # (or _account_model_cost): the walk stops after `limit` matches.
-_COSTLY_SQL = (
-    "SELECT cost_usd_total, occurred_at, id FROM usage_records WHERE {account}model_version_id = :version "
-    "AND cost_usd_total > :threshold AND occurred_at >= :start AND occurred_at < :end "
+_COSTLY_CALLS = (
+    "SELECT cost_usd_total, occurred_at, id FROM usage_records WHERE {account}model_version_id = {version} "
+    "AND cost_usd_total > {threshold} AND occurred_at >= :start AND occurred_at < :end "
     "ORDER BY cost_usd_total DESC, occurred_at DESC LIMIT :limit"
 )
-_COSTLY_CALLS = Statement(_COSTLY_SQL.format(account=""))
-_COSTLY_CALLS_OF_ACCOUNT = Statement(_COSTLY_SQL.format(account="account_id = :account_id AND "))
+_COSTLY_CALLS_BY_VERSION = (
+    "SELECT costly.* FROM unnest(CAST(:versions AS BIGINT[]), CAST(:thresholds AS BIGINT[])) AS v(version, threshold) "
+    "CROSS JOIN LATERAL (" + _COSTLY_CALLS.replace("{version}", "v.version").replace("{threshold}", "v.threshold")
+    + ") AS costly"
+)
 
 
 def _offset_at(scope: ReportScope) -> str:

@@ -1,6 +1,9 @@
-"""report rollups: the sliced rollup table, and an index for cost anomalies
+"""report rollups: the sliced rollup table, hourly rollups keyed by account, report indexes
 
-Nothing had shipped before this revision, so there is no usage to fold in.
+usage_report_rollups holds the slices the reports read (persistence/rollups.py);
+usage_rollups_hourly is keyed account first; usage_records gets the indexes the cost
+anomalies and the CSV export walk. Nothing had shipped before this revision, so there is
+no usage to fold in.
 
 Revision ID: 0002
 Revises: 0001
@@ -45,6 +48,8 @@ def upgrade() -> None:
     _key_hourly_rollups(("account_id", "bucket_start", "model_version_id", "operation_type", "success"),
                         clustered=True)
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_records_occurred")
+        batch_op.create_index("ix_usage_records_occurred", ["occurred_at", "id"], unique=False)
         batch_op.drop_index("ix_usage_records_model_occurred")
         batch_op.create_index(
             "ix_usage_records_model_cost", ["model_version_id", "cost_usd_total", "occurred_at"], unique=False
@@ -58,6 +63,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_records_occurred")
+        batch_op.create_index("ix_usage_records_occurred", ["occurred_at"], unique=False)
         batch_op.drop_index("ix_usage_records_account_model_cost")
         batch_op.drop_index("ix_usage_records_model_cost")
         batch_op.create_index("ix_usage_records_model_occurred", ["model_version_id", "occurred_at"], unique=False)
