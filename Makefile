@@ -24,6 +24,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.record_usage --db postgres
 	$(BIN)/python -m bench.record_usage --db sqlite
+	for db in sqlite postgres; do for rows in 100000 1000000; do \
+		$(BIN)/python -m bench.reports --db $$db --rows $$rows || exit 1; done; done
 
 fuzz: $(STAMP)
 	CREDITMETER_FUZZ_EXAMPLES=$${EXAMPLES:-300} $(BIN)/pytest -q tests/e2e/test_fuzz.py
