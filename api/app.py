@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from urllib.parse import unquote_to_bytes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.requests import Request
