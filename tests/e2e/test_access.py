@@ -80,12 +80,17 @@ OPERATIONS: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
         "mutation { updateBillingSettings(input: {creditDecimalPlaces: 0}) { __typename } }",
         lambda a: {},
     ),
+    "tokenUsageReport": ('query($a: ID) { tokenUsageReport(filter: {from: "2026-01-01T00:00:00Z", '
+                         'to: "2026-01-08T00:00:00Z", accountId: $a}) { totals { calls } } }', lambda a: {"a": a}),
+    "aiCostAnalysis": ('query($a: ID) { aiCostAnalysis(filter: {from: "2026-01-01T00:00:00Z", '
+                       'to: "2026-01-08T00:00:00Z", accountId: $a}) { totals { costUsd } } }', lambda a: {"a": a}),
+    "revokeApiKey": ('mutation { revokeApiKey(id: "no-such-key") { __typename } }', lambda a: {}),
     "createApiKey": ('mutation { createApiKey(input: {name: "k", role: SERVICE}) { __typename } }', lambda a: {}),
 }
 
 CATALOGUE_READS = {"models", "model", "modelHistory", "operations", "billingSettings"}
 BILLING = {"quote", "recordUsage", "recordUsageBatch"}
-ACCOUNT_READS = {"account"}
+ACCOUNT_READS = {"account", "tokenUsageReport", "aiCostAnalysis"}
 
 
 def _expected(role: Role, operation: str, own: bool) -> str:
