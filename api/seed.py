@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
+from api.context import UnitOfWorkFactory
 from domain import services
 from domain.model import CreditUnit, ModelType, OperationConfig, Role
-from domain.ports import Clock, UnitOfWork
+from domain.ports import Clock
 from domain.services import ModelSpec
 
 # Public list prices in USD per million tokens (per image for image models), as published
@@ -169,26 +170,24 @@ class SeedReport:
         )
 
 
-def seed(uow_factory: type[UnitOfWork] | object, clock: Clock, *, bootstrap_admin: bool = True) -> SeedReport:
+def seed(uow_factory: UnitOfWorkFactory, clock: Clock, *, bootstrap_admin: bool = True) -> SeedReport:
     report = SeedReport()
-    make = uow_factory  # a callable returning a fresh UnitOfWork
-    with make() as uow:  # type: ignore[operator]
+    make = uow_factory
+    with make() as uow:
         catalogue = uow.catalogue.snapshot()
         has_keys = bool(uow.api_keys.list())
     for spec in MODELS:
         if not catalogue.is_known(spec.name):
-            services.upsert_model(make(), clock, _seeded(spec))  # type: ignore[operator]
+            services.upsert_model(make(), clock, _seeded(spec))
             report.models_added.append(spec.name)
     for operation in OPERATIONS:
         if operation.operation_type not in catalogue.operations:
-            services.upsert_operation(make(), clock, operation)  # type: ignore[operator]
+            services.upsert_operation(make(), clock, operation)
             report.operations_added.append(operation.operation_type)
     if bootstrap_admin and not has_keys:
-        _, report.admin_secret = services.create_api_key(make(), clock, "local admin (created by seed)", Role.ADMIN)  # type: ignore[operator]
+        _, report.admin_secret = services.create_api_key(make(), clock, "local admin (created by seed)", Role.ADMIN)
     return report
 
 
 def _seeded(spec: ModelSpec) -> ModelSpec:
-    from dataclasses import replace
-
     return replace(spec, effective_from=SEEDED_FROM)

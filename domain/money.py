@@ -1,9 +1,11 @@
-"""Money and credits: exact decimals with fixed places, and the one rounding function."""
+"""Money and credits: exact decimals with fixed places, and the one rounding function.
+
+Amounts are plain `Decimal`s built from strings; the places below are what every layer
+keeps exactly, and a value with more places is refused, never rounded silently."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 # Every credit amount is exact at 4 places (the most creditDecimalPlaces allows).
@@ -48,41 +50,3 @@ def is_exact(value: Decimal, places: int) -> bool:
         return value.is_finite() and places_of(value) <= places
     except InvalidOperation:
         return False
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Credits:
-    amount: Decimal
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.amount, Decimal):  # a float or int here is a bug upstream
-            raise TypeError(f"Credits need a Decimal, got {type(self.amount).__name__}")
-
-    @classmethod
-    def zero(cls) -> Credits:
-        return cls(Decimal(0))
-
-    def __add__(self, other: Credits) -> Credits:
-        return Credits(self.amount + other.amount)
-
-    def __sub__(self, other: Credits) -> Credits:
-        return Credits(self.amount - other.amount)
-
-    def __neg__(self) -> Credits:
-        return Credits(-self.amount)
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Usd:
-    amount: Decimal
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.amount, Decimal):
-            raise TypeError(f"Usd needs a Decimal, got {type(self.amount).__name__}")
-
-    @classmethod
-    def zero(cls) -> Usd:
-        return cls(Decimal(0))
-
-    def __add__(self, other: Usd) -> Usd:
-        return Usd(self.amount + other.amount)
