@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -125,6 +125,10 @@ class GraphQLEndpoint:
         except _Refused as refused:
             if not started:
                 await _error_response(refused.status, refused.code, refused.message, request_id)(scope, receive, send)
+        except ClientDisconnect:
+            # The client left before its request was read: nothing ran, no one to answer. (One
+            # that leaves later finds its usage billed once; a replay of its key returns it.)
+            log.info("client disconnected before request %s was read", request_id)
 
     def _is_ide_page(self, request: Request) -> bool:
         return (
