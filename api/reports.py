@@ -200,24 +200,23 @@ async def _accounts(info: Info, view: ReportView, rank: Rank, limit: int | None)
 
 
 @strawberry.type
-class TokenUsageReport:
-    view: strawberry.Private[ReportView]
+class _RankedTables:
+    """The tables both reports share; each report ranks them by its own measure."""
 
-    @strawberry.field
-    def totals(self) -> UsageTotals:
-        return UsageTotals.from_domain(self.view.facts.totals())
+    view: strawberry.Private[ReportView]
+    rank: strawberry.Private[Rank]
 
     @strawberry.field
     def by_model(self, limit: int | None = DEFAULT_MODELS) -> list[UsageBreakdown]:
-        return _breakdowns(self.view.by_model(Rank.TOKENS, reports.clamp_limit(limit, DEFAULT_MODELS)))
+        return _breakdowns(self.view.by_model(self.rank, reports.clamp_limit(limit, DEFAULT_MODELS)))
 
     @strawberry.field
     def by_operation(self, limit: int | None = DEFAULT_OPERATIONS) -> list[UsageBreakdown]:
-        return _breakdowns(self.view.by_operation(Rank.TOKENS, reports.clamp_limit(limit, DEFAULT_OPERATIONS)))
+        return _breakdowns(self.view.by_operation(self.rank, reports.clamp_limit(limit, DEFAULT_OPERATIONS)))
 
     @strawberry.field
     async def by_account(self, info: Info, limit: int | None = DEFAULT_ACCOUNTS) -> list[UsageBreakdown]:
-        return await _accounts(info, self.view, Rank.TOKENS, limit)
+        return await _accounts(info, self.view, self.rank, limit)
 
     @strawberry.field
     def daily(self) -> list[UsagePoint]:
@@ -226,6 +225,13 @@ class TokenUsageReport:
     @strawberry.field
     def hourly(self) -> list[UsagePoint]:
         return [UsagePoint.from_domain(point) for point in self.view.hourly()]
+
+
+@strawberry.type
+class TokenUsageReport(_RankedTables):
+    @strawberry.field
+    def totals(self) -> UsageTotals:
+        return UsageTotals.from_domain(self.view.facts.totals())
 
     @strawberry.field
     def heatmap(self) -> list[HeatmapCell]:
@@ -308,32 +314,10 @@ class ModelComparisonRow:
 
 
 @strawberry.type(name="AICostAnalysis")
-class AICostAnalysis:
-    view: strawberry.Private[ReportView]
-
+class AICostAnalysis(_RankedTables):
     @strawberry.field
     def totals(self) -> CostTotals:
         return CostTotals.from_domain(reports.cost_totals(self.view.facts.totals(), self.view.credit_price_usd))
-
-    @strawberry.field
-    def by_model(self, limit: int | None = DEFAULT_MODELS) -> list[UsageBreakdown]:
-        return _breakdowns(self.view.by_model(Rank.COST, reports.clamp_limit(limit, DEFAULT_MODELS)))
-
-    @strawberry.field
-    def by_operation(self, limit: int | None = DEFAULT_OPERATIONS) -> list[UsageBreakdown]:
-        return _breakdowns(self.view.by_operation(Rank.COST, reports.clamp_limit(limit, DEFAULT_OPERATIONS)))
-
-    @strawberry.field
-    async def by_account(self, info: Info, limit: int | None = DEFAULT_ACCOUNTS) -> list[UsageBreakdown]:
-        return await _accounts(info, self.view, Rank.COST, limit)
-
-    @strawberry.field
-    def daily(self) -> list[UsagePoint]:
-        return [UsagePoint.from_domain(point) for point in self.view.daily()]
-
-    @strawberry.field
-    def hourly(self) -> list[UsagePoint]:
-        return [UsagePoint.from_domain(point) for point in self.view.hourly()]
 
     @strawberry.field
     def projection(self) -> CostProjection:
@@ -365,8 +349,8 @@ async def _view(info: Info, report_filter: ReportFilter) -> ReportView:
 
 
 async def token_usage_report(info: Info, filter: ReportFilter) -> TokenUsageReport:  # noqa: A002 - the contract's name
-    return TokenUsageReport(view=await _view(info, filter))
+    return TokenUsageReport(view=await _view(info, filter), rank=Rank.TOKENS)
 
 
 async def ai_cost_analysis(info: Info, filter: ReportFilter) -> AICostAnalysis:  # noqa: A002
-    return AICostAnalysis(view=await _view(info, filter))
+    return AICostAnalysis(view=await _view(info, filter), rank=Rank.COST)

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
 from api.context import SystemClock
 from api.seed import seed
+from bench.databases import fresh_database
 from domain import services
 from domain.model import Role
 from persistence.engine import make_engine
@@ -37,7 +37,6 @@ from persistence.migrate import upgrade
 from persistence.repositories import accounts, transactions, usage
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 
-PG_ADMIN = os.environ.get("CREDITMETER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ACCOUNTS = 100
 PORT = 8765
 MUTATION = (
@@ -65,15 +64,7 @@ end
 
 
 def _fresh_database(kind: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    name = "creditmeter_bench"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    return fresh_database(kind, "creditmeter_bench")
 
 
 def _prepare(url: str) -> tuple[list[str], str]:

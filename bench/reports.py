@@ -22,7 +22,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -32,11 +31,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
 from api.context import SystemClock
 from api.seed import seed
+from bench.databases import fresh_database
 from domain import services
 from domain.model import ModelType, Role, TokenCounts
 from domain.money import CREDIT_PLACES, USD_PLACES
@@ -49,7 +48,6 @@ from persistence.rollups import KEY, MEASURES, shards_for, slice_keys
 from persistence.statements import units
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 
-PG_ADMIN = os.environ.get("CREDITMETER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PORT = 8766
 ACCOUNTS = 200
 DAYS = 90
@@ -87,15 +85,7 @@ COST_ANALYSIS = f"""query($f: ReportFilter!) {{ aiCostAnalysis(filter: $f) {{
 
 
 def _fresh_database(kind: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp()}/bench-reports.db"
-    name = "creditmeter_bench_reports"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    return fresh_database(kind, "creditmeter_bench_reports")
 
 
 class Generator:
