@@ -13,6 +13,8 @@ CREDIT_PLACES = 4
 # Every dollar amount is exact at 10 places: prices per million tokens carry at most
 # 4 places, so tokens x price / 1e6 never needs more and costs are never rounded.
 USD_PLACES = 10
+# An operation's creditsCost is a rate: it may be finer than a credit.
+CREDIT_COST_PLACES = 10
 PRICE_PER_MILLION_PLACES = 4
 # The largest magnitude accepted anywhere (fits a 64-bit integer at 10 places).
 MAX_AMOUNT = Decimal("100000000")

@@ -36,7 +36,15 @@ from domain.model import (
     TransactionKind,
     UsageRecord,
 )
-from domain.money import CREDIT_PLACES, MAX_AMOUNT, PRICE_PER_MILLION_PLACES, USD_PLACES, RoundingMode, is_exact
+from domain.money import (
+    CREDIT_COST_PLACES,
+    CREDIT_PLACES,
+    MAX_AMOUNT,
+    PRICE_PER_MILLION_PLACES,
+    USD_PLACES,
+    RoundingMode,
+    is_exact,
+)
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import Cost, apply_stated_cost, calculate_cost, calculate_credits, check_counts
 from domain.resolution import check_usable, resolve_model
@@ -565,7 +573,7 @@ def upsert_operation(uow: UnitOfWork, clock: Clock, operation: OperationConfig) 
         raise InvalidInput(
             "operationType must be 1-64 lowercase letters, digits, '_', '.' or '-'", field="operationType"
         )
-    _check_credits(operation.credits_cost, "creditsCost")
+    _check_credits(operation.credits_cost, "creditsCost", CREDIT_COST_PLACES)
     if operation.credits_cost < 0:
         raise InvalidInput("creditsCost must not be negative", field="creditsCost")
     if operation.unit is CreditUnit.MODEL_TOKENS and operation.model_type is not ModelType.TEXT:
@@ -685,10 +693,10 @@ def _check_text(value: str | None, field: str, *, required: bool = False) -> Any
     return value.strip()
 
 
-def _check_credits(amount: Decimal, field: str) -> None:
-    if not is_exact(amount, CREDIT_PLACES) or abs(amount) > MAX_AMOUNT:
+def _check_credits(amount: Decimal, field: str, places: int = CREDIT_PLACES) -> None:
+    if not is_exact(amount, places) or abs(amount) > MAX_AMOUNT:
         raise InvalidInput(
-            f"{field} must be a number of credits with at most {CREDIT_PLACES} decimal places, "
+            f"{field} must be a number of credits with at most {places} decimal places, "
             f"at most {MAX_AMOUNT} in size",
             field=field,
         )

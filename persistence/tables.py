@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from persistence.types import BigId, Credits, Usd, UtcDateTime
+from domain.money import CREDIT_COST_PLACES
+from persistence.types import BigId, Credits, Scaled, Usd, UtcDateTime
 
 
 class AccountRow(SQLModel, table=True):
@@ -75,7 +76,8 @@ class OperationRow(SQLModel, table=True):
     operation_type: str = Field(sa_type=String(64), primary_key=True)
     model_type: str = Field(sa_type=String(10))
     unit: str = Field(sa_type=String(20))
-    credits_cost: Decimal = Field(sa_type=Credits())
+    # A rate, not an amount: finer than credits (e.g. 0.00125 per 1000 tokens), rounded only as charged.
+    credits_cost: Decimal = Field(sa_type=Scaled(CREDIT_COST_PLACES))
     default_model: str | None = Field(default=None, sa_type=String(100))
     is_active: bool = True
 

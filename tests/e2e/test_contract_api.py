@@ -236,3 +236,17 @@ def test_account_settings_pick_the_model_and_null_clears_it(api: Api) -> None:
     assert billed["recordUsage"]["usage"]["model"]["name"] == "gpt-4o"
     assert api(set_model, {"a": account, "m": "dall-e-3"})["updateAccountSettings"]["__typename"] == "ModelUnavailable"
     assert api(set_model, {"a": account, "m": None})["updateAccountSettings"]["account"] == {"defaultTextModel": None}
+
+
+def test_a_fine_grained_credits_cost_is_kept_exactly_and_rounded_only_when_charged(api: Api) -> None:
+    op = api('mutation { upsertOperation(input: {operationType: "tiny", modelType: TEXT, unit: PER_1000_TOKENS, '
+             'creditsCost: "0.00125"}) { ... on OperationPayload { operation { creditsCost } } } }')
+    assert op["upsertOperation"]["operation"]["creditsCost"] == "0.00125"
+    assert api('{ operations { operationType creditsCost } }')["operations"][-1] == {
+        "operationType": "tiny", "creditsCost": "0.00125"}
+    account = _account(api, "10")
+    record = _usage(account, "tiny-1", operationType="tiny", tokensInput=3000, tokensOutput=1000)
+    assert api(RECORD, {"i": record})["recordUsage"]["usage"]["creditsUsed"] == "1"  # 0.005 rounded UP to 1
+    api("mutation { updateBillingSettings(input: {roundingMode: DOWN, creditDecimalPlaces: 3}) { __typename } }")
+    record = _usage(account, "tiny-2", operationType="tiny", tokensInput=3000, tokensOutput=1000)
+    assert api(RECORD, {"i": record})["recordUsage"]["usage"]["creditsUsed"] == "0.005"
