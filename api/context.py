@@ -60,7 +60,8 @@ class Context:
 
     async def _load_usage(self, ids: list[int]) -> list[UsageRecord | None]:
         def load(uow: UnitOfWork) -> list[UsageRecord | None]:
-            return [uow.usage.get(usage_id) for usage_id in ids]
+            found = {record.id: record for record in uow.usage.get_many(ids)}
+            return [found.get(usage_id) for usage_id in ids]
 
         return await self.read(load)
 

@@ -75,6 +75,9 @@ class UsageRepository(Protocol):
 
     def get(self, usage_id: int) -> UsageRecord | None: ...
 
+    def get_many(self, usage_ids: list[int]) -> list[UsageRecord]:
+        """The records with these ids that exist, in any order (one query, for DataLoaders)."""
+
     def list_for_account(
         self, account_id: str, first: int, after: str | None, start: datetime | None, end: datetime | None
     ) -> Page: ...

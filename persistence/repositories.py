@@ -401,6 +401,10 @@ class SqlUsageRepository:
         row = self._connection.execute(select(usage).where(usage.c.id == usage_id)).first()
         return usage_record(row) if row else None
 
+    def get_many(self, usage_ids: list[int]) -> list[UsageRecord]:
+        rows = self._connection.execute(select(usage).where(usage.c.id.in_(usage_ids))).all()
+        return [usage_record(row) for row in rows]
+
     def list_for_account(
         self, account_id: str, first: int, after: str | None, start: datetime | None, end: datetime | None
     ) -> Page:

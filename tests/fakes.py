@@ -130,6 +130,9 @@ class FakeUsage:
     def get(self, usage_id: int) -> UsageRecord | None:
         return self._state.usage.get(usage_id)
 
+    def get_many(self, usage_ids: list[int]) -> list[UsageRecord]:
+        return [self._state.usage[i] for i in usage_ids if i in self._state.usage]
+
     def list_for_account(
         self, account_id: str, first: int, after: str | None, start: datetime | None, end: datetime | None
     ) -> Page:

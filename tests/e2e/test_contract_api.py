@@ -250,3 +250,12 @@ def test_a_fine_grained_credits_cost_is_kept_exactly_and_rounded_only_when_charg
     api("mutation { updateBillingSettings(input: {roundingMode: DOWN, creditDecimalPlaces: 3}) { __typename } }")
     record = _usage(account, "tiny-2", operationType="tiny", tokensInput=3000, tokensOutput=1000)
     assert api(RECORD, {"i": record})["recordUsage"]["usage"]["creditsUsed"] == "0.005"
+
+
+def test_each_usage_entry_of_the_ledger_links_its_usage(api: Api) -> None:
+    account = _account(api)
+    recorded = [api(RECORD, {"i": _usage(account, f"link{n}")})["recordUsage"]["usage"]["id"] for n in range(3)]
+    edges = api("query($a: ID!) { account(id: $a) { transactions { edges { node { kind usage { id } } } } } }",
+                {"a": account})["account"]["transactions"]["edges"]
+    linked = [edge["node"]["usage"] for edge in edges]
+    assert linked == [{"id": usage_id} for usage_id in reversed(recorded)] + [None]  # the top-up has none
