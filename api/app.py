@@ -18,7 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api import exports
-from api.auth import authenticate
+from api.auth import KeyCache, authenticate, key_cache_seconds
 from api.context import Context, SystemClock, UnitOfWorkFactory
 from api.schema import build_schema
 from domain.model import Caller
@@ -91,7 +91,8 @@ class GraphQLEndpoint:
             return
         uow_factory: UnitOfWorkFactory = self._state["uow_factory"]
         scope.setdefault("state", {})["creditmeter_context"] = Context(
-            caller=caller, uow=uow_factory, clock=self._state["clock"], request_id=request_id
+            caller=caller, uow=uow_factory, clock=self._state["clock"], request_id=request_id,
+            key_cache=self._state["key_cache"],
         )
         received = 0
         tail = b""
@@ -139,13 +140,15 @@ class GraphQLEndpoint:
         )
 
     async def _authenticate(self, request: Request) -> Caller | None:
-        return await authenticate(request, self._state["uow_factory"])
+        return await authenticate(request, self._state["uow_factory"], self._state["key_cache"])
 
 
 def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool | None = None) -> Starlette:
     """Build the app. With no factory, the engine is built from CREDITMETER_DATABASE_URL at startup."""
     production = is_production() if production is None else production
-    state: dict[str, Any] = {"uow_factory": uow_factory, "clock": SystemClock()}
+    state: dict[str, Any] = {
+        "uow_factory": uow_factory, "clock": SystemClock(), "key_cache": KeyCache(key_cache_seconds())
+    }
     view = _StrawberryView(
         build_schema(production=production),
         graphql_ide=None if production else "graphiql",

@@ -35,6 +35,8 @@ class Context:
     uow: UnitOfWorkFactory
     clock: Any = field(default_factory=SystemClock)
     request_id: str = "-"
+    # The process's cache of live API keys (api.auth.KeyCache), emptied when a key is revoked.
+    key_cache: Any = None
     _catalogue: Catalogue | None = None
     usage_loader: DataLoader[int, UsageRecord | None] = field(init=False)
 

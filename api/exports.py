@@ -68,7 +68,7 @@ def routes(state: dict[str, Any]) -> list[Route]:
 def _guarded(state: dict[str, Any], export: Export) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         uow_factory: UnitOfWorkFactory = state["uow_factory"]
-        caller = await authenticate(request, uow_factory)
+        caller = await authenticate(request, uow_factory, state["key_cache"])
         if caller is None:
             return PlainTextResponse(UNAUTHENTICATED, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         try:

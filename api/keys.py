@@ -70,4 +70,6 @@ async def revoke_api_key(info: Info, id: strawberry.ID) -> RevokeApiKeyResult:  
         key = await info.context.run(services.revoke_api_key, info.context.uow(), str(id))
     except BillingError as error:
         return to_payload(error)  # type: ignore[return-value]
+    if info.context.key_cache is not None:
+        info.context.key_cache.clear()  # the next request with this key is refused
     return ApiKeyRevoked(key=ApiKeyInfo.from_domain(key))

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from api.app import create_app
+from domain import services
 from domain.model import Role
-from tests.conftest import Api
+from persistence.unit_of_work import SqlUnitOfWorkFactory
+from tests.conftest import Api, FixedClock
 
 _counter = itertools.count()
 
@@ -181,6 +186,31 @@ def test_revocation_takes_effect_on_the_next_request(api: Api) -> None:
     assert api.post("{ models { name } }", secret=created["secret"]).status_code == 401
     listed = {k["id"]: k["revoked"] for k in api("{ apiKeys { id revoked } }")["apiKeys"]}
     assert listed[created["key"]["id"]] is True
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_time(
+    seeded: SqlUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITMETER_KEY_CACHE_SECONDS", "0.3")
+    key, secret = services.create_api_key(seeded(), FixedClock(), "elsewhere", Role.SERVICE)
+    with TestClient(create_app(seeded)) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert client.post("/graphql", json={"query": "{ models { name } }"}, headers=headers).status_code == 200
+        services.revoke_api_key(seeded(), key.id)  # not through this server: another worker, say
+        time.sleep(0.35)
+        assert client.post("/graphql", json={"query": "{ models { name } }"}, headers=headers).status_code == 401
+
+
+def test_with_the_cache_off_a_revocation_anywhere_counts_at_once(
+    seeded: SqlUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITMETER_KEY_CACHE_SECONDS", "0")
+    key, secret = services.create_api_key(seeded(), FixedClock(), "elsewhere", Role.SERVICE)
+    with TestClient(create_app(seeded)) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert client.post("/graphql", json={"query": "{ models { name } }"}, headers=headers).status_code == 200
+        services.revoke_api_key(seeded(), key.id)
+        assert client.post("/graphql", json={"query": "{ models { name } }"}, headers=headers).status_code == 401
 
 
 def test_an_account_key_needs_an_existing_account(api: Api) -> None:
