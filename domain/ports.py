@@ -56,10 +56,12 @@ class CatalogueRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """What `UsageRepository.charge` did: nothing when either is None."""
+    """What `UsageRepository.charge` did. Refused (key taken, or balance None) means nothing
+    the caller may keep was written: it rolls back."""
 
-    usage_id: int | None  # None: the idempotency key is already taken
-    balance: Decimal | None  # None: the balance would have gone below zero
+    usage_id: int | None  # the new usage's id, when it was inserted
+    balance: Decimal | None  # the balance after; None: it would have gone below zero
+    key_taken: bool = False  # the idempotency key is already used (or being used)
 
 
 class UsageRepository(Protocol):
@@ -67,9 +69,12 @@ class UsageRepository(Protocol):
         """Insert; the new id, or None when the idempotency key is already taken."""
 
     def charge(self, record: UsageRecord, description: str) -> Charge:
-        """In the caller's transaction: insert the usage, take its credits from the balance unless
-        that would go below zero, and append its USAGE ledger entry with the balance after.
-        A refusal (see Charge) leaves the caller to roll back."""
+        """The transaction's last write: insert the usage, take its credits from the balance unless
+        that would go below zero, append its USAGE ledger entry with the balance after, and fold
+        the usage into the report rollups (RollupRepository.add). All of it or none of it.
+        A refusal (see Charge) leaves the caller to roll back; a charge that went through may
+        already be committed with it (the PostgreSQL adapter sends the commit along, so no row
+        lock waits on this process), and the caller's commit then has nothing left to do."""
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None: ...
 

@@ -182,7 +182,7 @@ def _bill(uow: UnitOfWork, clock: Clock, request: UsageRequest, fingerprint: str
         metadata=_usage_metadata(request),
     )
     charge = uow.usage.charge(record, f"{request.operation_type} with {priced.model.name}")
-    if charge.usage_id is None:
+    if charge.key_taken:
         raise _KeyTaken()
     if charge.balance is None:  # a concurrent charge got there first
         current = uow.accounts.get(account.id)
@@ -190,7 +190,6 @@ def _bill(uow: UnitOfWork, clock: Clock, request: UsageRequest, fingerprint: str
             account.id, required=priced.credits, balance=current.balance if current else Decimal(0)
         )
     record, balance = replace(record, id=charge.usage_id), charge.balance
-    uow.rollups.add(record)
     uow.commit()
     return UsageOutcome(record, balance, replayed=False, model=priced.model)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -34,7 +35,7 @@ from domain.model import (
 from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
 from domain.ports import Charge
 from persistence import cursors
-from persistence.rollups import ADD_TO_REPORT_ROLLUPS, report_rollup_params, shards_for
+from persistence.rollups import ADD_TO_REPORT_ROLLUPS, ADD_TO_REPORT_ROLLUPS_SQL, report_rollup_params, shards_for
 from persistence.statements import Statement, read_timestamp, timestamp, units
 from persistence.tables import (
     AccountRow,
@@ -335,20 +336,32 @@ _USAGE_SQL = (
 _INSERT_USAGE = Statement(
     _USAGE_SQL.format(metadata=":metadata"), postgresql=_USAGE_SQL.format(metadata="CAST(:metadata AS JSON)")
 )
-# PostgreSQL only (data-modifying CTEs): the insert, the conditional debit and the ledger entry
-# in one statement. The debit runs only if the usage was inserted (a taken key inserts
-# nothing), and the entry only if the debit happened; a waiting UPDATE re-checks its WHERE
-# against the committed balance, so concurrent charges never overdraw.
-_CHARGE = Statement(
-    "WITH ins AS (" + _USAGE_SQL.format(metadata="CAST(:metadata AS JSON)") + "), "
-    "debit AS (UPDATE accounts SET balance = balance - :credits_used "
-    "WHERE id = :account_id AND balance - :credits_used >= 0 AND EXISTS (SELECT 1 FROM ins) "
-    "RETURNING balance), "
-    "entry AS (INSERT INTO credit_transactions (account_id, kind, amount, balance_after, description, usage_id, "
-    "created_at) SELECT :account_id, 'USAGE', -CAST(:credits_used AS BIGINT), debit.balance, :description, ins.id, "
-    ":recorded_at FROM debit, ins RETURNING id) "
-    "SELECT (SELECT id FROM ins), (SELECT balance FROM debit)"
-)
+# PostgreSQL only: the whole charge as one statement of data-modifying CTEs. The debit comes
+# first and everything else is selected FROM it, so a refused debit writes nothing; a waiting
+# UPDATE re-checks its WHERE against the committed balance, so concurrent charges never
+# overdraw. A taken idempotency key makes the usage insert fail on its unique index, and the
+# failed statement writes nothing either. All or nothing, then: the commit can travel with it
+# (see SqlUsageRepository.charge). The statements and parameters are SQLite's, which runs
+# them one by one.
+def _charge_sql() -> str:
+    def from_debit(insert: str, values_end: str) -> str:
+        """INSERT ... VALUES (...) as INSERT ... SELECT ... FROM debit, keeping any ON CONFLICT clause."""
+        kept = " ON CONFLICT" if values_end == ") ON CONFLICT" else ""
+        return insert.replace(") VALUES (", ") SELECT ", 1).replace(values_end, " FROM debit" + kept, 1)
+
+    usage_sql = _USAGE_SQL.format(metadata="CAST(:metadata AS JSON)")
+    report = ADD_TO_REPORT_ROLLUPS_SQL.replace(" VALUES ", " SELECT v.* FROM (VALUES ", 1).replace(
+        " ON CONFLICT", ") AS v CROSS JOIN debit ON CONFLICT", 1)
+    return (
+        "WITH debit AS (UPDATE accounts SET balance = balance - :credits_used "
+        "WHERE id = :account_id AND balance - :credits_used >= 0 RETURNING balance), "
+        f"ins AS ({from_debit(usage_sql, ') ON CONFLICT (idempotency_key) DO NOTHING')}), "
+        "entry AS (INSERT INTO credit_transactions (account_id, kind, amount, balance_after, description, usage_id, "
+        "created_at) SELECT :account_id, 'USAGE', -CAST(:credits_used AS BIGINT), debit.balance, :description, "
+        "ins.id, :recorded_at FROM debit, ins RETURNING id), "
+        f"hourly AS ({from_debit(_HOURLY_SQL, ') ON CONFLICT')} RETURNING 1), report AS ({report} RETURNING 1) "
+        "SELECT (SELECT id FROM ins), (SELECT balance FROM debit)"
+    )
 
 
 class SqlUsageRepository:
@@ -361,20 +374,30 @@ class SqlUsageRepository:
 
     def charge(self, record: UsageRecord, description: str) -> Charge:
         if self._connection.dialect.name == "postgresql":
-            # One round trip: each step runs only if the one before it did (see _CHARGE).
-            params = {**self._params(record), "description": description}
-            usage_id, balance = _CHARGE.run(self._connection, params).fetchone()
-            return Charge(usage_id, None if balance is None else from_units(balance, CREDIT_PLACES))
+            return self._charge_postgres(record, description)
         usage_id = self.add(record)
         if usage_id is None:
-            return Charge(None, None)
+            return Charge(None, None, key_taken=True)
         balance = SqlAccountRepository(self._connection).change_balance(record.account_id, -record.credits_used)
         if balance is not None:
             SqlLedgerRepository(self._connection).add(LedgerEntry(
                 None, record.account_id, TransactionKind.USAGE, -record.credits_used, balance, record.recorded_at,
                 description=description, usage_id=usage_id,
             ))
+            SqlRollupRepository(self._connection).add(record)
         return Charge(usage_id, balance)
+
+    def _charge_postgres(self, record: UsageRecord, description: str) -> Charge:
+        """One statement and the commit in one round trip (a pipeline): the row locks the charge
+        takes (the balance, the shared rollup rows) are released by the server the moment the
+        statement ends, never held while this thread waits for the GIL to send a COMMIT."""
+        params = {**self._params(record), **_rollup_params(self._connection, record), "description": description}
+        try:
+            cursor = _CHARGE.run(self._connection, params, commit=True)
+        except UniqueViolation:
+            return Charge(None, None, key_taken=True)
+        usage_id, balance = cursor.fetchone()
+        return Charge(usage_id, None if balance is None else from_units(balance, CREDIT_PLACES))
 
     def _params(self, record: UsageRecord) -> dict[str, Any]:
         return {
@@ -536,7 +559,7 @@ _ROLLUP_SUMS = (
     "cost_usd_input",
     "cost_usd_output",
 )
-_ADD_TO_HOURLY = Statement(
+_HOURLY_SQL = (
     "INSERT INTO usage_rollups_hourly (bucket_start, account_id, model_version_id, operation_type, success, "
     + ", ".join(_ROLLUP_SUMS)
     + ") VALUES (:bucket_start, :account_id, :model_version_id, :operation_type, "
@@ -544,6 +567,17 @@ _ADD_TO_HOURLY = Statement(
     "ON CONFLICT (bucket_start, account_id, model_version_id, operation_type, success) DO UPDATE SET "
     + ", ".join(f"{name} = usage_rollups_hourly.{name} + excluded.{name}" for name in _ROLLUP_SUMS)
 )
+_ADD_TO_HOURLY = Statement(_HOURLY_SQL)
+_CHARGE = Statement(_charge_sql())
+
+
+def _rollup_params(connection: Connection, record: UsageRecord) -> dict[str, Any]:
+    """The parameters of both rollup upserts (_ADD_TO_HOURLY and ADD_TO_REPORT_ROLLUPS) for one usage."""
+    bucket = record.occurred_at.replace(minute=0, second=0, microsecond=0)
+    return {
+        "bucket_start": timestamp(connection, bucket), "success": record.success, **_amounts(record),
+        **report_rollup_params(record, shards_for(connection.dialect.name)),
+    }
 
 
 def _amounts(record: UsageRecord) -> dict[str, int]:
@@ -567,22 +601,9 @@ class SqlRollupRepository:
         self._connection = connection
 
     def add(self, record: UsageRecord) -> None:
-        _ADD_TO_HOURLY.run(
-            self._connection,
-            {
-                "bucket_start": timestamp(
-                    self._connection, record.occurred_at.replace(minute=0, second=0, microsecond=0)
-                ),
-                "account_id": record.account_id,
-                "model_version_id": record.model_version_id,
-                "operation_type": record.operation_type,
-                "success": record.success,
-                "calls": 1,
-                **_amounts(record),
-            },
-        )
-        shards = shards_for(self._connection.dialect.name)
-        ADD_TO_REPORT_ROLLUPS.run(self._connection, report_rollup_params(record, shards))
+        params = _rollup_params(self._connection, record)
+        _ADD_TO_HOURLY.run(self._connection, params)
+        ADD_TO_REPORT_ROLLUPS.run(self._connection, params)
 
 
 # ---------------------------------------------------------------- API keys

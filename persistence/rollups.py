@@ -80,7 +80,7 @@ def slice_keys(
 
 _ROW = "({slice}, {scope}, {bucket}, {shard}, {account}, {version}, {operation}, " + ", ".join(
     f":{name}" for name in MEASURES) + ")"
-ADD_TO_REPORT_ROLLUPS = Statement(
+ADD_TO_REPORT_ROLLUPS_SQL = (
     f"INSERT INTO usage_report_rollups ({', '.join(KEY + MEASURES)}) VALUES "
     + ", ".join([
         _ROW.format(slice=int(Slice.QUARTERS), scope="''", bucket=":quarter", shard=":shard", account="''",
@@ -101,6 +101,7 @@ ADD_TO_REPORT_ROLLUPS = Statement(
     + f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
     + ", ".join(f"{name} = usage_report_rollups.{name} + excluded.{name}" for name in MEASURES)
 )
+ADD_TO_REPORT_ROLLUPS = Statement(ADD_TO_REPORT_ROLLUPS_SQL)
 
 
 def report_rollup_params(record: UsageRecord, shards: int) -> dict[str, Any]:

@@ -14,27 +14,54 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from psycopg import RawCursor
 from sqlalchemy import Connection
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
 class Statement:
-    """One SQL text with `:name` parameters, written once and compiled per dialect."""
+    """One SQL text with `:name` parameters, written once and compiled per dialect.
+
+    For PostgreSQL it is compiled to the server's own `$1` placeholders and run on psycopg's
+    RawCursor, which sends it as written: psycopg's `%(name)s` conversion re-parses any query
+    over 4 KB on every execution, and the charge statement is longer than that."""
 
     def __init__(self, sql: str, *, postgresql: str | None = None) -> None:
         self._sqlite = sql
-        self._postgresql = _NAMED.sub(r"%(\1)s", (postgresql or sql).replace("%", "%%"))
+        names: list[str] = []
 
-    def run(self, connection: Connection, params: dict[str, Any]) -> Any:
-        """Execute in the connection's transaction (beginning it if need be); the driver's cursor."""
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        self._postgresql = _NAMED.sub(number, postgresql or sql)
+        self._postgresql_names = tuple(names)
+
+    def run(self, connection: Connection, params: dict[str, Any], *, commit: bool = False) -> Any:
+        """Execute in the connection's transaction (beginning it if need be); the driver's cursor.
+
+        With commit (PostgreSQL), the transaction's COMMIT is sent in the same round trip, as a
+        pipeline: for a statement that writes all or nothing. The connection's own commit then
+        finds nothing to do. A failed statement raises, and its transaction is not committed."""
         if not connection.in_transaction():
             connection.begin()
-        dbapi = connection.connection.dbapi_connection
+        dbapi = connection.connection.driver_connection
         assert dbapi is not None
-        cursor = dbapi.cursor()
-        sql = self._postgresql if connection.dialect.name == "postgresql" else self._sqlite
-        cursor.execute(sql, params)
+        if connection.dialect.name != "postgresql":
+            assert not commit, "commit travels with the statement on PostgreSQL only"
+            cursor = dbapi.cursor()
+            cursor.execute(self._sqlite, params)
+            return cursor
+        cursor = RawCursor(dbapi)
+        values = [params[name] for name in self._postgresql_names]
+        if commit:
+            with dbapi.pipeline():
+                cursor.execute(self._postgresql, values)
+                dbapi.commit()
+        else:
+            cursor.execute(self._postgresql, values)
         return cursor
 
 

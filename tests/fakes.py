@@ -116,12 +116,13 @@ class FakeUsage:
     def charge(self, record: UsageRecord, description: str) -> Charge:
         usage_id = self.add(record)
         if usage_id is None:
-            return Charge(None, None)
+            return Charge(None, None, key_taken=True)
         balance = FakeAccounts(self._state).change_balance(record.account_id, -record.credits_used)
         if balance is not None:
             FakeLedger(self._state).add(LedgerEntry(None, record.account_id, TransactionKind.USAGE,
                                                     -record.credits_used, balance, record.recorded_at,
                                                     description=description, usage_id=usage_id))
+            FakeRollups(self._state).add(replace(record, id=usage_id))
         return Charge(usage_id, balance)
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None:
