@@ -19,6 +19,7 @@ from api.errors import (
     forbidden,
     to_payload,
 )
+from api.inputs import flat_input
 from api.permissions import may_bill
 from api.types import JSON, AIModel, UsageRecord
 from domain import providers, services
@@ -31,6 +32,7 @@ PROVIDER_DESCRIPTION = (
 )
 
 
+@flat_input
 @strawberry.input
 class RecordUsageInput:
     idempotency_key: str = strawberry.field(
@@ -138,6 +140,7 @@ async def record_usage_batch(info: Info, inputs: list[RecordUsageInput]) -> list
     return [to_payload(r) if isinstance(r, BillingError) else r for r in results]  # type: ignore[misc]
 
 
+@flat_input
 @strawberry.input
 class QuoteInput:
     account_id: strawberry.ID
