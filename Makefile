@@ -24,6 +24,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.record_usage --db postgres
 	$(BIN)/python -m bench.record_usage --db sqlite
+	$(BIN)/python -m bench.record_usage --db postgres --api-only
+	$(BIN)/python -m bench.record_usage --db postgres --batch 100 --connections 4
 	for db in sqlite postgres; do for rows in 100000 1000000; do \
 		$(BIN)/python -m bench.reports --db $$db --rows $$rows || exit 1; done; done
 

@@ -1,10 +1,14 @@
 """recordUsage throughput: one server worker, 32 concurrent clients, against a fresh database.
 
     .venv/bin/python -m bench.record_usage [--db postgres|sqlite] [--seconds 15] [--connections 32]
+        [--batch N] [--api-only]
 
 The load comes from `wrk` (apt-get install wrk) when present, else from a small asyncio
 client in this process (which then competes for the CPU, so figures are lower). After the
 run it checks the books: usage rows == successful responses, balance == sum(ledger).
+`--batch N` sends recordUsageBatch with N usages per request; `--api-only` measures the
+server with its billing replaced by a fixed answer (bench/api_only.py): the ceiling that
+HTTP, authentication and GraphQL leave one worker, whatever the database does.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ MUTATION = (
     "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename "
     "... on UsageRecorded { balance usage { id creditsUsed costUsdTotal } } ... on Error { code } } }"
 )
+BATCH_MUTATION = (
+    "mutation($i: [RecordUsageInput!]!) { recordUsageBatch(inputs: $i) { __typename "
+    "... on UsageRecorded { balance usage { id creditsUsed costUsdTotal } } ... on Error { code } } }"
+)
 WRK_SCRIPT = r"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -52,12 +60,23 @@ local counter = 0
 local thread_id = 0
 local n = 0
 setup = function(thread) n = n + 1; thread:set("tid", n) end
-request = function()
+local batch = BATCH
+local usage = function()
   counter = counter + 1
   local account = accounts[(counter % #accounts) + 1]
-  local body = '{"query":"QUERY","variables":{"i":{"idempotencyKey":"bench-' .. RUN .. '-' .. tid .. '-' .. counter ..
+  return '{"idempotencyKey":"bench-' .. RUN .. '-' .. tid .. '-' .. counter ..
     '","accountId":"' .. account .. '","operationType":"content",' ..
-    '"tokensInput":1200,"tokensOutput":350,"tokensCachedInput":200}}}'
+    '"tokensInput":1200,"tokensOutput":350,"tokensCachedInput":200}'
+end
+request = function()
+  local body
+  if batch == 0 then
+    body = '{"query":"QUERY","variables":{"i":' .. usage() .. '}}'
+  else
+    local items = {}
+    for i = 1, batch do items[i] = usage() end
+    body = '{"query":"QUERY","variables":{"i":[' .. table.concat(items, ",") .. ']}}'
+  end
   return wrk.format(nil, "/graphql", nil, body)
 end
 """
@@ -77,10 +96,11 @@ def _prepare(url: str) -> tuple[list[str], str]:
     return ids, secret
 
 
-def _serve(url: str) -> subprocess.Popen[bytes]:
+def _serve(url: str, *, api_only: bool = False) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CREDITMETER_DATABASE_URL": url}
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(PORT), "--workers", "1"],
+        [sys.executable, "-m", "bench.api_only" if api_only else "api.cli", "serve", "--port", str(PORT),
+         "--workers", "1"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -95,17 +115,20 @@ def _serve(url: str) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
 
 
-def _wrk(ids: list[str], secret: str, seconds: int, connections: int, run: str) -> tuple[float, int, str]:
+def _wrk(
+    ids: list[str], secret: str, seconds: int, connections: int, run: str, batch: int = 0
+) -> tuple[float, int, str]:
     script = (
         WRK_SCRIPT.replace("SECRET", secret)
         .replace("{ACCOUNTS}", "{" + ",".join(f'"{i}"' for i in ids) + "}")
-        .replace("QUERY", MUTATION.replace('"', '\\"'))
+        .replace("QUERY", (BATCH_MUTATION if batch else MUTATION).replace('"', '\\"'))
         .replace("RUN", f'"{run}"')
+        .replace("BATCH", str(batch))
     )
     path = Path(tempfile.mkdtemp()) / "record.lua"
     path.write_text(script)
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path), f"http://127.0.0.1:{PORT}"],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "--latency", "-s", str(path), f"http://127.0.0.1:{PORT}"],
         capture_output=True,
         text=True,
         check=True,
@@ -175,15 +198,22 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=0, help="send recordUsageBatch with this many usages (wrk)")
+    parser.add_argument(
+        "--api-only", action="store_true",
+        help="diagnostic: the server bills nothing (bench/api_only.py), to measure HTTP + GraphQL alone",
+    )
     args = parser.parse_args()
 
     url = _fresh_database(args.db)
     ids, secret = _prepare(url)
-    server = _serve(url)
+    server = _serve(url, api_only=args.api_only)
     try:
         use_wrk = shutil.which("wrk") is not None
+        if args.batch and not use_wrk:
+            raise SystemExit("--batch needs wrk (apt-get install wrk)")
         load = (
-            (lambda s, r: _wrk(ids, secret, s, args.connections, r))
+            (lambda s, r: _wrk(ids, secret, s, args.connections, r, args.batch))
             if use_wrk
             else (lambda s, r: asyncio.run(_python_load(ids, secret, s, args.connections, r)))
         )
@@ -193,10 +223,13 @@ def main() -> None:
         server.send_signal(signal.SIGINT)
         server.wait(20)
     rows, balanced = _books(url)
+    what = (f"recordUsageBatch/s of {args.batch} = {rate * args.batch:,.0f} usages/s" if args.batch
+            else "recordUsage/s")
     line = (
         f"{datetime.now(UTC):%Y-%m-%d} | {args.db} | 1 worker | {args.connections} clients | "
-        f"{'wrk' if use_wrk else 'python client'} | {rate:,.0f} recordUsage/s | {total} requests, "
-        f"{rows} usage rows (incl. warm-up) | balance == sum(ledger): {balanced}"
+        f"{'wrk' if use_wrk else 'python client'} | {rate:,.1f} {what}"
+        f"{' | API ONLY: billing replaced by a fixed answer (diagnostic)' if args.api_only else ''} | "
+        f"{total} requests, {rows} usage rows (incl. warm-up) | balance == sum(ledger): {balanced}"
     )
     print(detail)
     print(line)

@@ -1,0 +1,31 @@
+"""A diagnostic server: `creditmeter serve` whose billing returns one fixed answer.
+
+    .venv/bin/python -m bench.record_usage --api-only
+
+It bills the first call for real and answers every later recordUsage with that outcome, so
+the bench measures what HTTP, authentication, strawberry and the worker-thread hand-off cost
+per call on their own: the ceiling of one worker whatever the database does. Never a server.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from api.cli import main
+from domain import services
+
+_billed: list[services.UsageOutcome] = []
+_record_usage = services.record_usage
+
+
+def _first_outcome_again(uow: Any, clock: Any, request: services.UsageRequest) -> services.UsageOutcome:
+    if not _billed:
+        _billed.append(_record_usage(uow, clock, request))
+    return _billed[0]
+
+
+if __name__ == "__main__":
+    services.record_usage = _first_outcome_again  # type: ignore[assignment]
+    sys.argv[0] = "creditmeter"
+    raise SystemExit(main())
