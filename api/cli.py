@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from domain import services
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.workers > 1:
+        # A revocation empties only its own worker's key cache: with several workers, every
+        # request looks its key up unless the operator chose a cache time.
+        os.environ.setdefault("CREDITMETER_KEY_CACHE_SECONDS", "0")
     uvicorn.run(
         "api.app:create_app",
         factory=True,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from api.auth import KeyCache
 from domain.model import Caller, Role
 
@@ -47,3 +51,19 @@ def test_zero_seconds_turns_the_cache_off() -> None:
     cache = KeyCache(0, clock=Ticks())
     cache.put("digest", SERVICE, cache.generation())
     assert cache.get("digest") is None
+
+
+def test_several_workers_look_every_key_up_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from api import cli
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.append(os.environ.get("CREDITMETER_KEY_CACHE_SECONDS")))
+    monkeypatch.setenv("CREDITMETER_KEY_CACHE_SECONDS", "")  # so that teardown restores what was there
+    monkeypatch.delenv("CREDITMETER_KEY_CACHE_SECONDS")
+    cli.main(["serve", "--workers", "1"])
+    cli.main(["serve", "--workers", "3"])
+    monkeypatch.setenv("CREDITMETER_KEY_CACHE_SECONDS", "5")
+    cli.main(["serve", "--workers", "3"])
+    assert seen == [None, "0", "5"]
