@@ -197,10 +197,11 @@ class ReportRollupRow(SQLModel, table=True):
     """
 
     __tablename__ = "usage_report_rollups"
-    # Reports read runs of consecutive buckets of one slice. SQLite keeps the rows in key order;
-    # a PostgreSQL heap does not, so there the key carries the sums and reads are index-only.
+    # Reports read runs of consecutive buckets of one slice: SQLite keeps the rows in key order.
+    # On PostgreSQL the key carries no sums, so that a charge updates its rows in place without
+    # touching the index (migration 0003, which also leaves room on each page for that).
     __table_args__ = (
-        PrimaryKeyConstraint(*REPORT_ROLLUP_KEY, postgresql_include=list(REPORT_ROLLUP_SUMS)),
+        PrimaryKeyConstraint(*REPORT_ROLLUP_KEY),
         {"sqlite_with_rowid": False},
     )
 
