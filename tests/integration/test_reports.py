@@ -462,10 +462,25 @@ def test_the_usage_csv_holds_every_call_exactly(api: Api, usage: Usage) -> None:
 
 
 def _tiny_csv_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of a few lines, made one ahead of the socket."""
+    """Slices of a few rows (from ten minutes wide), some denser than their sizing, chunks of a few lines."""
+    monkeypatch.setattr(persistence.reports, "CSV_SLICE_ROWS", 2)
+    monkeypatch.setattr(persistence.reports, "CSV_SLICE_ROWS_MAX", 3)
     monkeypatch.setattr(persistence.reports, "CSV_FETCH_ROWS", 2)
     monkeypatch.setattr(persistence.reports, "CSV_CHUNK_BYTES", 200)
+    monkeypatch.setattr(persistence.reports, "CSV_FIRST_SLICE", 600 * 10**6)
     monkeypatch.setattr(api_exports, "PUMP_DEPTH", 1)
+
+
+def test_the_usage_csv_is_the_same_in_any_slices_and_chunks(api: Api, usage: Usage,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    window = {"from": FIRST.isoformat(), "to": LAST.isoformat()}
+    whole = _get(api, "/exports/usage.csv", api.secret, **window).text
+    mine = next(iter(usage.accounts))
+    own = _get(api, "/exports/usage.csv", api.secret, **window, accountId=mine).text
+    _tiny_csv_parts(monkeypatch)
+    assert _get(api, "/exports/usage.csv", api.secret, **window).text == whole
+    assert _get(api, "/exports/usage.csv", api.secret, **window, accountId=mine).text == own
+    assert len(whole.splitlines()) == len(usage.within(FIRST, LAST)) + 1
 
 
 @pytest.mark.parametrize("asgi", ["2.3", "2.4"])  # the client's leaving: a disconnect message, or send() failing
