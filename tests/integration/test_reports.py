@@ -7,6 +7,8 @@ import csv
 import io
 import json
 import random
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,8 +17,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio
 import pytest
+from starlette.requests import ClientDisconnect
 
+import api.exports as api_exports
+import persistence.reports
 from domain.model import Role
 from tests.conftest import Api
 
@@ -453,6 +459,71 @@ def test_the_usage_csv_holds_every_call_exactly(api: Api, usage: Usage) -> None:
     assert tricky["idempotencyKey"] == 'key, with "quotes"'
     assert json.loads(tricky["metadata"]) == {"note": "line one,\nline \"two\""}
     assert next(iter(csv.reader(io.StringIO(response.text)))) == list(rows[0])
+
+
+def _tiny_csv_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices of a few rows (from ten minutes wide), some denser than their sizing, chunks of a few lines."""
+    monkeypatch.setattr(persistence.reports, "CSV_SLICE_ROWS", 2)
+    monkeypatch.setattr(persistence.reports, "CSV_SLICE_ROWS_MAX", 3)
+    monkeypatch.setattr(persistence.reports, "CSV_FETCH_ROWS", 2)
+    monkeypatch.setattr(persistence.reports, "CSV_CHUNK_BYTES", 200)
+    monkeypatch.setattr(persistence.reports, "CSV_FIRST_SLICE", 600 * 10**6)
+    monkeypatch.setattr(api_exports, "PUMP_DEPTH", 1)
+
+
+def test_the_usage_csv_is_the_same_in_any_slices_and_chunks(api: Api, usage: Usage,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    window = {"from": FIRST.isoformat(), "to": LAST.isoformat()}
+    whole = _get(api, "/exports/usage.csv", api.secret, **window).text
+    mine = next(iter(usage.accounts))
+    own = _get(api, "/exports/usage.csv", api.secret, **window, accountId=mine).text
+    _tiny_csv_parts(monkeypatch)
+    assert _get(api, "/exports/usage.csv", api.secret, **window).text == whole
+    assert _get(api, "/exports/usage.csv", api.secret, **window, accountId=mine).text == own
+    assert len(whole.splitlines()) == len(usage.within(FIRST, LAST)) + 1
+
+
+@pytest.mark.parametrize("asgi", ["2.3", "2.4"])  # the client's leaving: a disconnect message, or send() failing
+def test_a_client_leaving_mid_csv_stops_the_export(api: Api, usage: Usage, monkeypatch: pytest.MonkeyPatch,
+                                                   asgi: str) -> None:
+    _tiny_csv_parts(monkeypatch)
+    query = f"from={FIRST.isoformat()}&to={LAST.isoformat()}".replace("+", "%2B").encode()
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": asgi}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/exports/usage.csv", "raw_path": b"/exports/usage.csv",
+             "query_string": query, "root_path": "", "server": ("test", 80), "client": ("test", 1),
+             "headers": [(b"host", b"test"), (b"authorization", f"Bearer {api.secret}".encode())]}
+    sent: list[bytes] = []
+
+    async def leave_after_one_chunk() -> None:
+        left, requested = anyio.Event(), False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                if left.is_set() and asgi == "2.4":
+                    raise OSError("the client left")
+                sent.append(message["body"])
+                left.set()
+                await anyio.sleep(0.05)
+
+        try:
+            await api.client.app(scope, receive, send)
+        except ClientDisconnect:
+            assert asgi == "2.4"
+
+    anyio.run(leave_after_one_chunk)
+    assert 1 <= len(sent) <= 2 and sent[0].startswith(b"id,occurredAt,")
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("usage-csv") for t in threading.enumerate()) or api.factory.engine.pool.checkedout():
+        assert time.monotonic() < deadline, "the export's threads or connections outlived the client"
+        time.sleep(0.01)
 
 
 def test_csv_exports_take_the_same_keys_and_rules(api: Api, usage: Usage) -> None:
