@@ -19,7 +19,7 @@ from strawberry.asgi import GraphQL
 
 from api import exports
 from api.auth import KeyCache, authenticate, key_cache_seconds
-from api.context import Context, SystemClock, UnitOfWorkFactory, billing_threads
+from api.context import Context, SystemClock, UnitOfWorkFactory
 from api.schema import build_schema
 from domain.model import Caller
 from persistence.engine import make_engine
@@ -92,7 +92,7 @@ class GraphQLEndpoint:
         uow_factory: UnitOfWorkFactory = self._state["uow_factory"]
         scope.setdefault("state", {})["creditmeter_context"] = Context(
             caller=caller, uow=uow_factory, clock=self._state["clock"], request_id=request_id,
-            key_cache=self._state["key_cache"], billing=self._state["billing"],
+            key_cache=self._state["key_cache"],
         )
         received = 0
         tail = b""
@@ -147,8 +147,7 @@ def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool
     """Build the app. With no factory, the engine is built from CREDITMETER_DATABASE_URL at startup."""
     production = is_production() if production is None else production
     state: dict[str, Any] = {
-        "uow_factory": uow_factory, "clock": SystemClock(), "key_cache": KeyCache(key_cache_seconds()),
-        "billing": billing_threads(),
+        "uow_factory": uow_factory, "clock": SystemClock(), "key_cache": KeyCache(key_cache_seconds())
     }
     view = _StrawberryView(
         build_schema(production=production),
@@ -165,8 +164,6 @@ def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool
         try:
             yield
         finally:
-            if state["billing"] is not None:
-                state["billing"].shutdown(wait=True)
             if engine is not None:
                 engine.dispose()
 

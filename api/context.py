@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import os
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -27,19 +24,6 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
 
 
-DEFAULT_BILLING_THREADS = 2
-
-
-def billing_threads() -> ThreadPoolExecutor | None:
-    """The threads for single recordUsage calls, CREDITMETER_BILLING_THREADS of them (0: none).
-
-    Thirty-two requests each on a thread of their own spend their time passing the GIL and
-    waiting on each other's database work; two threads keep a charge in flight while the other
-    one's round trip is out, and leave the GIL to the event loop the rest of the time."""
-    count = int(os.environ.get("CREDITMETER_BILLING_THREADS", DEFAULT_BILLING_THREADS))
-    return ThreadPoolExecutor(count, thread_name_prefix="billing") if count > 0 else None
-
-
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -53,8 +37,6 @@ class Context:
     request_id: str = "-"
     # The process's cache of live API keys (api.auth.KeyCache), emptied when a key is revoked.
     key_cache: Any = None
-    # The few threads that run single recordUsage calls (see billing_threads); None: the shared ones.
-    billing: Executor | None = None
     _catalogue: Catalogue | None = None
     usage_loader: DataLoader[int, UsageRecord | None] = field(init=False)
 
@@ -64,13 +46,6 @@ class Context:
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Blocking database work runs on a worker thread, never on the event loop."""
         return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
-
-    async def bill(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """The hot path's blocking work, on the billing threads when there are some."""
-        if self.billing is None:
-            return await self.run(function, *args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.billing, functools.partial(function, *args, **kwargs))
 
     async def read(self, function: Callable[[UnitOfWork], T]) -> T:
         def in_transaction() -> T:

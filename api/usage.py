@@ -121,7 +121,7 @@ def _record(info: Info, input: RecordUsageInput) -> UsageRecorded | BillingError
 async def record_usage(info: Info, input: RecordUsageInput) -> RecordUsageResult:  # type: ignore[valid-type]
     if not may_bill(info.context.caller):
         return forbidden()
-    result = await info.context.bill(_record, info, input)
+    result = await info.context.run(_record, info, input)
     return to_payload(result) if isinstance(result, BillingError) else result  # type: ignore[return-value]
 
 
