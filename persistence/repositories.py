@@ -394,7 +394,9 @@ class SqlUsageRepository:
         params = {**self._params(record), **_rollup_params(self._connection, record), "description": description}
         try:
             cursor = _CHARGE.run(self._connection, params, commit=True)
-        except UniqueViolation:
+        except UniqueViolation as error:
+            if error.diag.constraint_name != "usage_records_idempotency_key_key":
+                raise
             return Charge(None, None, key_taken=True)
         usage_id, balance = cursor.fetchone()
         return Charge(usage_id, None if balance is None else from_units(balance, CREDIT_PLACES))
