@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, func, select
 
 from api.context import SystemClock
 from api.seed import seed
-from bench.databases import fresh_database
+from bench.databases import drop_database, fresh_database
 from domain import services
 from domain.model import Role
 from persistence.engine import make_engine
@@ -125,14 +125,16 @@ def _wrk(
         .replace("RUN", f'"{run}"')
         .replace("BATCH", str(batch))
     )
-    path = Path(tempfile.mkdtemp()) / "record.lua"
-    path.write_text(script)
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "--latency", "-s", str(path), f"http://127.0.0.1:{PORT}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "record.lua"
+        path.write_text(script)
+        output = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "--latency", "-s", str(path),
+             f"http://127.0.0.1:{PORT}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     return rate, total, output
@@ -223,6 +225,7 @@ def main() -> None:
         server.send_signal(signal.SIGINT)
         server.wait(20)
     rows, balanced = _books(url)
+    drop_database(url)
     what = (f"recordUsageBatch/s of {args.batch} = {rate * args.batch:,.0f} usages/s" if args.batch
             else "recordUsage/s")
     line = (
