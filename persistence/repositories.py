@@ -346,10 +346,12 @@ _INSERT_USAGE = Statement(
 def _charge_sql() -> str:
     def from_debit(insert: str, values_end: str) -> str:
         """INSERT ... VALUES (...) as INSERT ... SELECT ... FROM debit, keeping any ON CONFLICT clause."""
+        assert insert.count(") VALUES (") == 1 and insert.count(values_end) == 1, "an insert no longer FROM debit"
         kept = " ON CONFLICT" if values_end == ") ON CONFLICT" else ""
         return insert.replace(") VALUES (", ") SELECT ", 1).replace(values_end, " FROM debit" + kept, 1)
 
     usage_sql = _USAGE_SQL.format(metadata="CAST(:metadata AS JSON)")
+    assert ADD_TO_REPORT_ROLLUPS_SQL.count(" VALUES ") == 1 and ADD_TO_REPORT_ROLLUPS_SQL.count(" ON CONFLICT") == 1
     report = ADD_TO_REPORT_ROLLUPS_SQL.replace(" VALUES ", " SELECT v.* FROM (VALUES ", 1).replace(
         " ON CONFLICT", ") AS v CROSS JOIN debit ON CONFLICT", 1)
     return (
