@@ -30,6 +30,11 @@ class Clock(Protocol):
 class AccountRepository(Protocol):
     def get(self, account_id: str) -> Account | None: ...
 
+    def get_for_pricing(self, account_id: str) -> Account | None:
+        """The account as this process last saw it, for pricing a charge: its balance and default
+        models may be out of date (an adapter may answer from memory); `get` when it has not seen it.
+        Only `UsageRepository.charge` with a `PricingBasis` may act on it."""
+
     def add(self, account: Account) -> None: ...
 
     def set_default_models(self, account_id: str, text: str | None, image: str | None) -> None: ...
@@ -44,6 +49,10 @@ class CatalogueRepository(Protocol):
     def snapshot(self) -> Catalogue:
         """The catalogue as committed, consistent with the current transaction."""
 
+    def latest(self) -> Catalogue:
+        """The catalogue this process last saw, for pricing a charge: possibly a generation behind
+        (an adapter may answer from memory); a snapshot when it has seen none."""
+
     def add_version(self, version: ModelVersion) -> ModelVersion: ...
 
     def set_flags(self, name: str, *, is_active: bool | None = None, is_default: bool | None = None) -> None:
@@ -55,26 +64,41 @@ class CatalogueRepository(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class PricingBasis:
+    """What a usage was priced from. Its charge goes through only while this still holds, so a
+    price worked out from remembered state is never billed once that state has changed."""
+
+    account_id: str
+    default_text_model: str | None
+    default_image_model: str | None
+    catalogue_generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class Charge:
-    """What `UsageRepository.charge` did. Refused (key taken, or balance None) means nothing
-    the caller may keep was written: it rolls back."""
+    """What `UsageRepository.charge` did. Refused (key taken, stale, or balance None) means
+    nothing the caller may keep was written: it rolls back."""
 
     usage_id: int | None  # the new usage's id, when it was inserted
     balance: Decimal | None  # the balance after; None: it would have gone below zero
     key_taken: bool = False  # the idempotency key is already used (or being used)
+    # The basis no longer holds (or the account is gone, or the refusal cannot be told apart
+    # from a concurrent change): price again from fresh reads.
+    stale: bool = False
 
 
 class UsageRepository(Protocol):
     def add(self, record: UsageRecord) -> int | None:
         """Insert; the new id, or None when the idempotency key is already taken."""
 
-    def charge(self, record: UsageRecord, description: str) -> Charge:
+    def charge(self, record: UsageRecord, description: str, basis: PricingBasis) -> Charge:
         """The transaction's last write: insert the usage, take its credits from the balance unless
         that would go below zero, append its USAGE ledger entry with the balance after, and fold
-        the usage into the report rollups (RollupRepository.add). All of it or none of it.
-        A refusal (see Charge) leaves the caller to roll back; a charge that went through may
-        already be committed with it (the PostgreSQL adapter sends the commit along, so no row
-        lock waits on this process), and the caller's commit then has nothing left to do."""
+        the usage into the report rollups (RollupRepository.add). All of it or none of it, and
+        only while `basis` holds (else stale). A refusal (see Charge) leaves the caller to roll
+        back; a charge that went through may already be committed (the PostgreSQL adapter runs
+        it as a transaction of its own when none is open), and the caller's commit then has
+        nothing left to do."""
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None: ...
 

@@ -45,7 +45,7 @@ from domain.money import (
     RoundingMode,
     is_exact,
 )
-from domain.ports import Clock, UnitOfWork
+from domain.ports import Clock, PricingBasis, UnitOfWork
 from domain.pricing import Cost, apply_stated_cost, calculate_cost, calculate_credits, check_counts
 from domain.resolution import check_usable, resolve_model
 
@@ -153,45 +153,62 @@ class _KeyTaken(BillingError):
         super().__init__("idempotency key already used")
 
 
+# A charge priced from remembered state that turns out stale is priced again from fresh reads;
+# a fresh read goes stale only if a change commits in the moment before the charge.
+MAX_PRICING_ATTEMPTS = 5
+
+
 def _bill(uow: UnitOfWork, clock: Clock, request: UsageRequest, fingerprint: str) -> UsageOutcome:
     now = clock.now()
     occurred_at = _occurred_at(request.occurred_at, now)
-    account = uow.accounts.get(request.account_id)
-    if account is None:
-        raise NotFound("account", request.account_id)
-    catalogue = uow.catalogue.snapshot()
-    priced = _price(catalogue, account, request, occurred_at)
-    if priced.credits > account.balance:
-        raise InsufficientCredits(account.id, required=priced.credits, balance=account.balance)
-    record = UsageRecord(
-        id=None,
-        idempotency_key=request.idempotency_key,
-        request_hash=fingerprint,
-        account_id=account.id,
-        operation_type=request.operation_type,
-        model_version_id=priced.model.id,
-        model_name=priced.model.name,
-        counts=request.counts,
-        credits_used=priced.credits,
-        cost_usd_input=priced.cost.input,
-        cost_usd_output=priced.cost.output,
-        success=request.success,
-        tokens_estimated=request.tokens_estimated,
-        occurred_at=occurred_at,
-        recorded_at=now,
-        metadata=_usage_metadata(request),
-    )
-    charge = uow.usage.charge(record, f"{request.operation_type} with {priced.model.name}")
-    if charge.key_taken:
-        raise _KeyTaken()
-    if charge.balance is None:  # a concurrent charge got there first
-        current = uow.accounts.get(account.id)
-        raise InsufficientCredits(
-            account.id, required=priced.credits, balance=current.balance if current else Decimal(0)
+    for attempt in range(MAX_PRICING_ATTEMPTS):
+        if attempt == 0:  # what this process saw last: usually no read at all
+            account = uow.accounts.get_for_pricing(request.account_id)
+        else:
+            uow.rollback()
+            account = uow.accounts.get(request.account_id)
+        if account is None:
+            raise NotFound("account", request.account_id)
+        catalogue = uow.catalogue.latest() if attempt == 0 else uow.catalogue.snapshot()
+        try:
+            priced = _price(catalogue, account, request, occurred_at)
+        except BillingError:
+            if attempt == 0:  # a refusal must come from fresh reads, never from remembered ones
+                continue
+            raise
+        record = UsageRecord(
+            id=None,
+            idempotency_key=request.idempotency_key,
+            request_hash=fingerprint,
+            account_id=account.id,
+            operation_type=request.operation_type,
+            model_version_id=priced.model.id,
+            model_name=priced.model.name,
+            counts=request.counts,
+            credits_used=priced.credits,
+            cost_usd_input=priced.cost.input,
+            cost_usd_output=priced.cost.output,
+            success=request.success,
+            tokens_estimated=request.tokens_estimated,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            metadata=_usage_metadata(request),
         )
-    record, balance = replace(record, id=charge.usage_id), charge.balance
-    uow.commit()
-    return UsageOutcome(record, balance, replayed=False, model=priced.model)
+        basis = PricingBasis(account.id, account.default_text_model, account.default_image_model, catalogue.generation)
+        charge = uow.usage.charge(record, f"{request.operation_type} with {priced.model.name}", basis)
+        if charge.key_taken:
+            raise _KeyTaken()
+        if charge.stale:
+            continue
+        if charge.balance is None:
+            uow.rollback()
+            current = uow.accounts.get(account.id)
+            raise InsufficientCredits(
+                account.id, required=priced.credits, balance=current.balance if current else Decimal(0)
+            )
+        uow.commit()
+        return UsageOutcome(replace(record, id=charge.usage_id), charge.balance, replayed=False, model=priced.model)
+    raise RuntimeError(f"the account or catalogue kept changing while {request.idempotency_key!r} was priced")
 
 
 def _replay(uow: UnitOfWork, earlier: UsageRecord, key: str, fingerprint: str) -> UsageOutcome:

@@ -33,7 +33,7 @@ from domain.model import (
     UsageRecord,
 )
 from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
-from domain.ports import Charge
+from domain.ports import Charge, PricingBasis
 from persistence import cursors
 from persistence.rollups import ADD_TO_REPORT_ROLLUPS, ADD_TO_REPORT_ROLLUPS_SQL, report_rollup_params, shards_for
 from persistence.statements import Statement, read_timestamp, timestamp, units
@@ -87,17 +87,38 @@ _CHANGE_BALANCE = Statement(
 )
 
 
+class AccountCache:
+    """The accounts this process read last, for pricing (get_for_pricing). Only a hint: a charge
+    priced from it checks its PricingBasis against the committed account and catalogue."""
+
+    MAX_ACCOUNTS = 100_000
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+
+    def put(self, account: Account) -> None:
+        if len(self.accounts) >= self.MAX_ACCOUNTS and account.id not in self.accounts:
+            self.accounts.clear()
+        self.accounts[account.id] = account
+
+
 class SqlAccountRepository:
-    def __init__(self, connection: Connection, seen: SeenGeneration | None = None) -> None:
+    def __init__(
+        self, connection: Connection, seen: SeenGeneration | None = None, cache: AccountCache | None = None
+    ) -> None:
         self._connection = connection
         self._seen = seen or SeenGeneration()
+        self._cache = cache or AccountCache()
 
     def get(self, account_id: str) -> Account | None:
-        row = _ACCOUNT_WITH_GENERATION.run(self._connection, {"id": account_id}).fetchone()
+        # Alone: on the hot path this read is a transaction of its own, and the charge after it
+        # checks what it read (PricingBasis); anywhere else a transaction is already open.
+        row = _ACCOUNT_WITH_GENERATION.run(self._connection, {"id": account_id}, alone=True).fetchone()
         if row is None:
+            self._cache.accounts.pop(account_id, None)
             return None
         self._seen.value = row[6]
-        return Account(
+        account = Account(
             id=row[0],
             name=row[1],
             balance=from_units(row[2], CREDIT_PLACES),
@@ -105,6 +126,11 @@ class SqlAccountRepository:
             default_text_model=row[4],
             default_image_model=row[5],
         )
+        self._cache.put(account)
+        return account
+
+    def get_for_pricing(self, account_id: str) -> Account | None:
+        return self._cache.accounts.get(account_id) or self.get(account_id)
 
     def add(self, account: Account) -> None:
         self._connection.execute(
@@ -119,6 +145,7 @@ class SqlAccountRepository:
         )
 
     def set_default_models(self, account_id: str, text: str | None, image: str | None) -> None:
+        self._cache.accounts.pop(account_id, None)  # a hint only, but the next charge need not retry
         self._connection.execute(
             update(accounts)
             .where(accounts.c.id == account_id)
@@ -178,6 +205,12 @@ class SqlCatalogueRepository:
         self._cache = cache
         self._seen = seen or SeenGeneration()
         self._dirty = False  # this transaction changed the catalogue: never share what it sees
+
+    def latest(self) -> Catalogue:
+        cached = self._cache.catalogue
+        if cached is not None and self._seen.value is None and not self._dirty:
+            return cached
+        return self.snapshot()
 
     def snapshot(self) -> Catalogue:
         generation, self._seen.value = self._seen.value, None
@@ -336,13 +369,32 @@ _USAGE_SQL = (
 _INSERT_USAGE = Statement(
     _USAGE_SQL.format(metadata=":metadata"), postgresql=_USAGE_SQL.format(metadata="CAST(:metadata AS JSON)")
 )
-# PostgreSQL only: the whole charge as one statement of data-modifying CTEs. The debit comes
-# first and everything else is selected FROM it, so a refused debit writes nothing; a waiting
-# UPDATE re-checks its WHERE against the committed balance, so concurrent charges never
-# overdraw. A taken idempotency key makes the usage insert fail on its unique index, and the
-# failed statement writes nothing either. All or nothing, then: the commit can travel with it
-# (see SqlUsageRepository.charge). The statements and parameters are SQLite's, which runs
-# them one by one.
+# Whether a charge's PricingBasis still holds, on the account row being debited. The catalogue
+# generation is read by the statement's snapshot.
+_BASIS_HOLDS = (
+    "default_text_model {same} :basis_text_model AND default_image_model {same} :basis_image_model "
+    "AND COALESCE((SELECT catalogue_generation FROM billing_settings WHERE id = 1), 0) = :basis_generation"
+)
+# SQLite (in the write transaction, after the usage insert): the debit, only while the basis holds.
+_DEBIT_ON_BASIS = Statement(
+    "UPDATE accounts SET balance = balance - :credits_used WHERE id = :account_id "
+    f"AND balance - :credits_used >= 0 AND {_BASIS_HOLDS.format(same='IS')} RETURNING balance"
+)
+_BASIS_NOW = Statement(
+    "SELECT a.balance, a.default_text_model, a.default_image_model, "
+    "COALESCE((SELECT catalogue_generation FROM billing_settings WHERE id = 1), 0) "
+    "FROM accounts a WHERE a.id = :account_id"
+)
+
+
+# PostgreSQL only: the whole charge as one statement of data-modifying CTEs. It locks the
+# account row first (a waiting FOR UPDATE reads the row as committed by the charge before it),
+# and debits only while that row covers the charge and the pricing basis holds; everything
+# else is selected FROM the debit, so a refused debit writes nothing and never overdraws. A
+# taken idempotency key makes the usage insert fail on its unique index, and the failed
+# statement writes nothing either. All or nothing, then: it runs as a transaction of its own
+# (Statement.run alone). Its last columns are the account as it locked it, to tell a refusal's
+# reason. The statements and parameters are SQLite's, which runs them one by one.
 def _charge_sql() -> str:
     def from_debit(insert: str, values_end: str) -> str:
         """INSERT ... VALUES (...) as INSERT ... SELECT ... FROM debit, keeping any ON CONFLICT clause."""
@@ -354,16 +406,35 @@ def _charge_sql() -> str:
     assert ADD_TO_REPORT_ROLLUPS_SQL.count(" VALUES ") == 1 and ADD_TO_REPORT_ROLLUPS_SQL.count(" ON CONFLICT") == 1
     report = ADD_TO_REPORT_ROLLUPS_SQL.replace(" VALUES ", " SELECT v.* FROM (VALUES ", 1).replace(
         " ON CONFLICT", ") AS v CROSS JOIN debit ON CONFLICT", 1)
+    locked_holds = _BASIS_HOLDS.format(same="IS NOT DISTINCT FROM").replace("default_", "locked.default_")
     return (
-        "WITH debit AS (UPDATE accounts SET balance = balance - :credits_used "
-        "WHERE id = :account_id AND balance - :credits_used >= 0 RETURNING balance), "
+        "WITH locked AS (SELECT balance, default_text_model, default_image_model FROM accounts "
+        "WHERE id = :account_id FOR UPDATE), "
+        "debit AS (UPDATE accounts SET balance = accounts.balance - :credits_used FROM locked "
+        f"WHERE accounts.id = :account_id AND locked.balance - :credits_used >= 0 AND {locked_holds} "
+        "RETURNING accounts.balance), "
         f"ins AS ({from_debit(usage_sql, ') ON CONFLICT (idempotency_key) DO NOTHING')}), "
         "entry AS (INSERT INTO credit_transactions (account_id, kind, amount, balance_after, description, usage_id, "
         "created_at) SELECT :account_id, 'USAGE', -CAST(:credits_used AS BIGINT), debit.balance, :description, "
         "ins.id, :recorded_at FROM debit, ins RETURNING id), "
         f"hourly AS ({from_debit(_HOURLY_SQL, ') ON CONFLICT')} RETURNING 1), report AS ({report} RETURNING 1) "
-        "SELECT (SELECT id FROM ins), (SELECT balance FROM debit)"
+        "SELECT (SELECT id FROM ins), (SELECT balance FROM debit), locked.balance, locked.default_text_model, "
+        "locked.default_image_model, COALESCE((SELECT catalogue_generation FROM billing_settings WHERE id = 1), 0) "
+        "FROM (SELECT 1) AS one LEFT JOIN locked ON true"
     )
+
+
+def _refused(found: Any, params: dict[str, Any], basis: PricingBasis) -> Charge:
+    """Why a debit was refused, from the account as the charge locked it (balance, default models,
+    catalogue generation): short of credits if the basis held; stale (the caller prices it
+    again) if the account is gone or the basis changed."""
+    if found is None:
+        return Charge(None, None, stale=True)
+    balance, text_model, image_model, generation = found
+    holds = (text_model, image_model, generation) == (
+        basis.default_text_model, basis.default_image_model, basis.catalogue_generation)
+    assert not holds or balance - params["credits_used"] < 0, "a refused debit that the account covered"
+    return Charge(None, None, stale=not holds)
 
 
 class SqlUsageRepository:
@@ -374,34 +445,42 @@ class SqlUsageRepository:
         row = _INSERT_USAGE.run(self._connection, self._params(record)).fetchone()
         return row[0] if row else None
 
-    def charge(self, record: UsageRecord, description: str) -> Charge:
+    def charge(self, record: UsageRecord, description: str, basis: PricingBasis) -> Charge:
+        params = {
+            **self._params(record), **_rollup_params(self._connection, record), "description": description,
+            "basis_text_model": basis.default_text_model, "basis_image_model": basis.default_image_model,
+            "basis_generation": basis.catalogue_generation,
+        }
         if self._connection.dialect.name == "postgresql":
-            return self._charge_postgres(record, description)
+            return self._charge_postgres(params, basis)
         usage_id = self.add(record)
         if usage_id is None:
             return Charge(None, None, key_taken=True)
-        balance = SqlAccountRepository(self._connection).change_balance(record.account_id, -record.credits_used)
-        if balance is not None:
-            SqlLedgerRepository(self._connection).add(LedgerEntry(
-                None, record.account_id, TransactionKind.USAGE, -record.credits_used, balance, record.recorded_at,
-                description=description, usage_id=usage_id,
-            ))
-            SqlRollupRepository(self._connection).add(record)
+        row = _DEBIT_ON_BASIS.run(self._connection, params).fetchone()
+        if row is None:
+            return _refused(_BASIS_NOW.run(self._connection, params).fetchone(), params, basis)
+        balance = from_units(row[0], CREDIT_PLACES)
+        SqlLedgerRepository(self._connection).add(LedgerEntry(
+            None, record.account_id, TransactionKind.USAGE, -record.credits_used, balance, record.recorded_at,
+            description=description, usage_id=usage_id,
+        ))
+        SqlRollupRepository(self._connection).add(record)
         return Charge(usage_id, balance)
 
-    def _charge_postgres(self, record: UsageRecord, description: str) -> Charge:
-        """One statement and the commit in one round trip (a pipeline): the row locks the charge
-        takes (the balance, the shared rollup rows) are released by the server the moment the
-        statement ends, never held while this thread waits for the GIL to send a COMMIT."""
-        params = {**self._params(record), **_rollup_params(self._connection, record), "description": description}
+    def _charge_postgres(self, params: dict[str, Any], basis: PricingBasis) -> Charge:
+        """One statement, and with no transaction open one round trip: no BEGIN, no COMMIT, and
+        the row locks it takes (the balance, the shared rollup rows) are released by the server
+        the moment it ends, never held while this thread waits for the GIL."""
         try:
-            cursor = _CHARGE.run(self._connection, params, commit=True)
+            cursor = _CHARGE.run(self._connection, params, alone=True)
         except UniqueViolation as error:
             if error.diag.constraint_name != "usage_records_idempotency_key_key":
                 raise
             return Charge(None, None, key_taken=True)
-        usage_id, balance = cursor.fetchone()
-        return Charge(usage_id, None if balance is None else from_units(balance, CREDIT_PLACES))
+        usage_id, balance, *found = cursor.fetchone()
+        if balance is None:
+            return _refused(None if found[0] is None else found, params, basis)
+        return Charge(usage_id, from_units(balance, CREDIT_PLACES))
 
     def _params(self, record: UsageRecord) -> dict[str, Any]:
         return {

@@ -39,29 +39,33 @@ class Statement:
         self._postgresql = _NAMED.sub(number, postgresql or sql)
         self._postgresql_names = tuple(names)
 
-    def run(self, connection: Connection, params: dict[str, Any], *, commit: bool = False) -> Any:
-        """Execute in the connection's transaction (beginning it if need be); the driver's cursor.
+    def run(self, connection: Connection, params: dict[str, Any], *, alone: bool = False) -> Any:
+        """Execute on the driver's cursor, in the connection's transaction (beginning it if need be).
 
-        With commit (PostgreSQL), the transaction's COMMIT is sent in the same round trip, as a
-        pipeline: for a statement that writes all or nothing. The connection's own commit then
-        finds nothing to do. A failed statement raises, and its transaction is not committed."""
-        if not connection.in_transaction():
-            connection.begin()
+        With `alone`, on PostgreSQL, a statement that finds no transaction open runs as a
+        transaction of its own (autocommit): one round trip, no BEGIN and no COMMIT, and its row
+        locks are released the moment it ends. Only for a statement that is all a unit of work
+        needs to be atomic. SQLite always runs in the unit of work's transaction."""
         dbapi = connection.connection.driver_connection
         assert dbapi is not None
         if connection.dialect.name != "postgresql":
-            assert not commit, "commit travels with the statement on PostgreSQL only"
+            if not connection.in_transaction():
+                connection.begin()
             cursor = dbapi.cursor()
             cursor.execute(self._sqlite, params)
             return cursor
         cursor = RawCursor(dbapi)
         values = [params[name] for name in self._postgresql_names]
-        if commit:
-            with dbapi.pipeline():
+        if alone and not connection.in_transaction():
+            dbapi.autocommit = True
+            try:
                 cursor.execute(self._postgresql, values)
-                dbapi.commit()
-        else:
-            cursor.execute(self._postgresql, values)
+            finally:
+                dbapi.autocommit = False
+            return cursor
+        if not connection.in_transaction():
+            connection.begin()
+        cursor.execute(self._postgresql, values)
         return cursor
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine
 
 from persistence.reports import SqlReportRepository
 from persistence.repositories import (
+    AccountCache,
     CatalogueCache,
     SeenGeneration,
     SqlAccountRepository,
@@ -20,9 +21,12 @@ from persistence.repositories import (
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine, cache: CatalogueCache, *, read_only: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, cache: CatalogueCache, *, read_only: bool = False, accounts: AccountCache | None = None
+    ) -> None:
         self._engine = engine
         self._cache = cache
+        self._accounts = accounts or AccountCache()
         self._read_only = read_only
 
     def __enter__(self) -> Self:
@@ -31,7 +35,7 @@ class SqlUnitOfWork:
             connection = connection.execution_options(read_only=True)
         self.connection: Connection = connection
         seen = SeenGeneration()
-        self.accounts = SqlAccountRepository(connection, seen)
+        self.accounts = SqlAccountRepository(connection, seen, self._accounts)
         self.catalogue = SqlCatalogueRepository(connection, self._cache, seen)
         self.usage = SqlUsageRepository(connection)
         self.ledger = SqlLedgerRepository(connection)
@@ -54,11 +58,12 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes units of work over one engine, sharing this process's catalogue cache."""
+    """Makes units of work over one engine, sharing this process's catalogue and account caches."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.cache = CatalogueCache()
+        self.accounts = AccountCache()
 
     def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.cache, read_only=read_only)
+        return SqlUnitOfWork(self.engine, self.cache, read_only=read_only, accounts=self.accounts)

@@ -20,7 +20,7 @@ from domain.model import (
     TransactionKind,
     UsageRecord,
 )
-from domain.ports import Charge, UnitOfWork
+from domain.ports import Charge, PricingBasis, UnitOfWork
 
 
 class _State:
@@ -48,6 +48,9 @@ class FakeAccounts:
     def get(self, account_id: str) -> Account | None:
         return self._state.accounts.get(account_id)
 
+    def get_for_pricing(self, account_id: str) -> Account | None:
+        return self.get(account_id)
+
     def add(self, account: Account) -> None:
         self._state.accounts[account.id] = account
 
@@ -74,6 +77,9 @@ class FakeCatalogue:
     def snapshot(self) -> Catalogue:
         s = self._state
         return Catalogue({k: list(v) for k, v in s.versions.items()}, dict(s.flags), dict(s.operations), s.settings)
+
+    def latest(self) -> Catalogue:
+        return self.snapshot()
 
     def add_version(self, version: ModelVersion) -> ModelVersion:
         version = replace(version, id=self._state.next_id())
@@ -113,7 +119,12 @@ class FakeUsage:
         self._state.usage[usage_id] = replace(record, id=usage_id)
         return usage_id
 
-    def charge(self, record: UsageRecord, description: str) -> Charge:
+    def charge(self, record: UsageRecord, description: str, basis: PricingBasis) -> Charge:
+        account = self._state.accounts.get(basis.account_id)
+        if account is None or (account.default_text_model, account.default_image_model, 0) != (
+            basis.default_text_model, basis.default_image_model, basis.catalogue_generation
+        ):
+            return Charge(None, None, stale=True)
         usage_id = self.add(record)
         if usage_id is None:
             return Charge(None, None, key_taken=True)
