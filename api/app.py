@@ -161,9 +161,14 @@ def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool
         if state["uow_factory"] is None:
             engine = make_engine()
             state["uow_factory"] = SqlUnitOfWorkFactory(engine)
+        factory = state["uow_factory"]
+        # recordUsage runs on this event loop where the database allows (Context.on_loop).
+        attached = isinstance(factory, SqlUnitOfWorkFactory) and factory.attach_loop_engine()
         try:
             yield
         finally:
+            if attached:
+                await factory.detach_loop_engine()
             if engine is not None:
                 engine.dispose()
 

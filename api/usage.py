@@ -121,7 +121,7 @@ def _record(info: Info, input: RecordUsageInput) -> UsageRecorded | BillingError
 async def record_usage(info: Info, input: RecordUsageInput) -> RecordUsageResult:  # type: ignore[valid-type]
     if not may_bill(info.context.caller):
         return forbidden()
-    result = await info.context.run(_record, info, input)
+    result = await info.context.on_loop(_record, info, input)
     return to_payload(result) if isinstance(result, BillingError) else result  # type: ignore[return-value]
 
 
@@ -136,7 +136,7 @@ async def record_usage_batch(info: Info, inputs: list[RecordUsageInput]) -> list
     def record_all() -> list[UsageRecorded | BillingError]:
         return [_record(info, item) for item in inputs]
 
-    results = await info.context.run(record_all)
+    results = await info.context.on_loop(record_all)
     return [to_payload(r) if isinstance(r, BillingError) else r for r in results]  # type: ignore[misc]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DEFAULT_URL = "sqlite:///./creditmeter.db"
 
@@ -22,23 +23,34 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def pool_size() -> int:
+    """Kept connections per pool (a server process has two on PostgreSQL: see make_loop_engine),
+    and half as many again on demand. 2 workers x 2 pools x (16 + 8) stays under PostgreSQL's
+    default 100 connections; requests beyond that wait for a connection rather than fail."""
+    return int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "16"))
+
+
+def _pool(size: int | None) -> dict[str, Any]:
+    size = size or pool_size()
+    # Prepared statements on the server after two uses: the hot path repeats the same few.
+    return {"pool_size": size, "max_overflow": max(size // 2, 2), "pool_timeout": 30,
+            "connect_args": {"prepare_threshold": 2}}
+
+
 def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engine:
     url = normalise_url(url or database_url())
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    # Kept connections per server process: enough for 32 concurrent requests without opening
-    # and closing connections under load, and half as many again on demand (a report reads on
-    # two at once). 2 workers x (32 + 16) stays under PostgreSQL's default 100 connections;
-    # requests beyond that wait for a connection rather than fail.
-    pool_size = pool_size or int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "32"))
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max(pool_size // 2, 2),
-        pool_timeout=30,
-        # Prepared statements on the server after two uses: the hot path repeats the same few.
-        connect_args={"prepare_threshold": 2},
-    )
+    return create_engine(url, **_pool(pool_size))
+
+
+def make_loop_engine(url: URL, *, pool_size: int | None = None) -> AsyncEngine | None:
+    """PostgreSQL only: an engine on psycopg's asyncio connections, for work that runs on the
+    server's event loop rather than a worker thread (SqlUnitOfWorkFactory.on_loop). None for
+    SQLite, whose driver only blocks."""
+    if url.get_backend_name() != "postgresql":
+        return None
+    return create_async_engine(url, **_pool(pool_size))
 
 
 def _sqlite_engine(url: str) -> Engine:

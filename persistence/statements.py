@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg import RawCursor
+from psycopg import AsyncConnection, AsyncRawCursor, RawCursor
 from sqlalchemy import Connection
+from sqlalchemy.util import await_only
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -54,8 +55,13 @@ class Statement:
             cursor = dbapi.cursor()
             cursor.execute(self._sqlite, params)
             return cursor
-        cursor = RawCursor(dbapi)
         values = [params[name] for name in self._postgresql_names]
+        if isinstance(dbapi, AsyncConnection):  # on the event loop (persistence.engine.make_loop_engine)
+            alone = alone and not connection.in_transaction()
+            if not alone and not connection.in_transaction():
+                connection.begin()
+            return _Rows(await_only(self._run_async(dbapi, values, alone)))
+        cursor = RawCursor(dbapi)
         if alone and not connection.in_transaction():
             dbapi.autocommit = True
             try:
@@ -67,6 +73,31 @@ class Statement:
             connection.begin()
         cursor.execute(self._postgresql, values)
         return cursor
+
+    async def _run_async(self, dbapi: AsyncConnection[Any], values: list[Any], alone: bool) -> list[Any]:
+        cursor = AsyncRawCursor(dbapi)
+        if alone:
+            await dbapi.set_autocommit(True)
+            try:
+                await cursor.execute(self._postgresql, values)
+            finally:
+                await dbapi.set_autocommit(False)
+        else:
+            await cursor.execute(self._postgresql, values)
+        return await cursor.fetchall() if cursor.description is not None else []
+
+
+class _Rows:
+    """What an asyncio cursor fetched, read like a cursor."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = iter(rows)
+
+    def fetchone(self) -> Any:
+        return next(self._rows, None)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
 
 
 def units(value: Decimal, places: int) -> int:

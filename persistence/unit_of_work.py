@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Callable
+from typing import Self, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util.concurrency import in_greenlet
 
+from persistence.engine import make_loop_engine
 from persistence.reports import SqlReportRepository
 from persistence.repositories import (
     AccountCache,
@@ -18,6 +23,8 @@ from persistence.repositories import (
     SqlRollupRepository,
     SqlUsageRepository,
 )
+
+T = TypeVar("T")
 
 
 class SqlUnitOfWork:
@@ -58,12 +65,40 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes units of work over one engine, sharing this process's catalogue and account caches."""
+    """Makes units of work, sharing this process's catalogue and account caches.
+
+    With a loop engine (PostgreSQL's asyncio driver, attached by the server for as long as its
+    event loop runs), a unit of work made inside `on_loop` runs on the event loop: the same code,
+    its waits for the database handed to the loop by SQLAlchemy's greenlet bridge, so no thread
+    is involved. Everywhere else it runs on `engine`, on the calling thread."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.loop_engine: AsyncEngine | None = None
         self.cache = CatalogueCache()
         self.accounts = AccountCache()
 
+    def attach_loop_engine(self) -> bool:
+        """Give this event loop a loop engine on the same database (PostgreSQL only); whether it did."""
+        if self.loop_engine is not None:
+            return False
+        self.loop_engine = make_loop_engine(self.engine.url)
+        return self.loop_engine is not None
+
+    async def detach_loop_engine(self) -> None:
+        engine, self.loop_engine = self.loop_engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    @property
+    def runs_on_loop(self) -> bool:
+        return self.loop_engine is not None
+
+    async def on_loop(self, function: Callable[[], T]) -> T:
+        """Run `function` (blocking code that makes units of work) on the event loop."""
+        assert self.loop_engine is not None, "no loop engine: run it on a worker thread"
+        return await greenlet_spawn(function)  # type: ignore[no-any-return]
+
     def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.cache, read_only=read_only, accounts=self.accounts)
+        engine = self.loop_engine.sync_engine if self.loop_engine is not None and in_greenlet() else self.engine
+        return SqlUnitOfWork(engine, self.cache, read_only=read_only, accounts=self.accounts)

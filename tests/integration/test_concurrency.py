@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -109,12 +110,25 @@ def test_four_processes_racing_share_only_the_database(
     assert _state(seeded, account.id) == (D(0), D(0), AFFORDABLE)
 
 
-def test_fifty_concurrent_api_requests_through_the_app(seeded: SqlUnitOfWorkFactory, clock: FixedClock) -> None:
+@pytest.mark.parametrize("on_loop", [True, False], ids=["event-loop", "worker-threads"])
+def test_fifty_concurrent_api_requests_through_the_app(
+    seeded: SqlUnitOfWorkFactory, clock: FixedClock, database: Database, on_loop: bool
+) -> None:
+    """The server bills on its event loop where the database allows (PostgreSQL), else on threads."""
     account = services.create_account(seeded(), clock, "Http race", PRICE * AFFORDABLE)
     _, secret = services.create_api_key(seeded(), clock, "service", Role.SERVICE)
     mutation = """mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename } }"""
 
     async def run() -> list[str]:
+        attached = on_loop and seeded.attach_loop_engine()
+        assert seeded.runs_on_loop is (on_loop and database.kind == "postgres")
+        try:
+            return await requests()
+        finally:
+            if attached:
+                await seeded.detach_loop_engine()
+
+    async def requests() -> list[str]:
         transport = httpx.ASGITransport(app=create_app(seeded))
         async with httpx.AsyncClient(
             transport=transport, base_url="http://test", headers={"Authorization": f"Bearer {secret}"}
