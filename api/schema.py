@@ -6,12 +6,7 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-)
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 
 from api import accounts as accounts_api
@@ -21,7 +16,7 @@ from api import reports as reports_api
 from api import usage as usage_api
 from api.scalars import SCALARS
 from api.types import Account, AccountConnection, AIModel, ApiKeyInfo, BillingSettings, OperationConfig
-from api.validation import CachedValidation
+from api.validation import GraphQLGuard
 from domain.errors import BillingError
 
 log = logging.getLogger("creditmeter.api")
@@ -73,26 +68,6 @@ class Mutation:
     revoke_api_key: keys_api.RevokeApiKeyResult = strawberry.mutation(resolver=keys_api.revoke_api_key)  # type: ignore[valid-type]
 
 
-class MaskUnexpected(MaskErrors):
-    """Expected refusals and GraphQL's own errors keep their message; anything else is a bug:
-    the client sees "Unexpected error" and a request id, the log gets the whole story."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=_is_unexpected, error_message="Unexpected error")
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = getattr(self.execution_context.context, "request_id", "-")
-        log.error("unexpected error in request %s at %s", request_id, error.path, exc_info=error.original_error)
-        return GraphQLError(
-            self.error_message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-        )
-
-
 def _is_unexpected(error: GraphQLError) -> bool:
     # Errors without a path come from parsing, validation or variable coercion: the client's.
     original = error.original_error
@@ -101,19 +76,15 @@ def _is_unexpected(error: GraphQLError) -> bool:
 
 class CreditmeterSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
-        """Client errors are the client's business; MaskUnexpected logs the server's own."""
+        """Client errors are the client's business; GraphQLGuard logs the server's own."""
 
 
 def build_schema(*, production: bool = False, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
-    # The caches are built once, so every request shares them; the rest are per request.
-    parser_cache = ParserCache(maxsize=1024)
-    validation = CachedValidation(max_depth=max_depth, max_aliases=MAX_ALIASES)
-    extensions: list[object] = [
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: parser_cache,
-        lambda: validation,
-        MaskUnexpected,
-    ]
+    # One instance shared by every request: its caches are the point (api/validation.py).
+    guard = GraphQLGuard(
+        max_tokens=MAX_TOKENS, max_depth=max_depth, max_aliases=MAX_ALIASES, is_unexpected=_is_unexpected
+    )
+    extensions: list[object] = [lambda: guard]
     if production:
         extensions.append(DisableIntrospection)
     return CreditmeterSchema(
