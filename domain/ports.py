@@ -94,7 +94,8 @@ class UsageRepository(Protocol):
     def charge(self, record: UsageRecord, description: str, basis: PricingBasis) -> Charge:
         """The transaction's last write: insert the usage, take its credits from the balance unless
         that would go below zero, append its USAGE ledger entry with the balance after, and fold
-        the usage into the report rollups (RollupRepository.add). All of it or none of it, and
+        the usage into the report rollups (RollupRepository.add), or queue it for them where the
+        adapter folds the rollups apart from the charge and before every report. All of it or none of it, and
         only while `basis` holds (else stale). A refusal (see Charge) leaves the caller to roll
         back; a charge that went through may already be committed (the PostgreSQL adapter runs
         it as a transaction of its own when none is open), and the caller's commit then has

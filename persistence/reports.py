@@ -32,7 +32,7 @@ from domain.model import UsageRecord
 from domain.money import CREDIT_PLACES, USD_PLACES
 from domain.reports import HOUR, QUARTER_HOUR, Measures, ReportScope, UsageFacts, epoch_micros, from_epoch
 from persistence.repositories import accounts, usage, usage_record
-from persistence.rollups import DAY, Slice
+from persistence.rollups import DAY, Slice, fold
 from persistence.statements import Statement, timestamp
 from persistence.types import from_units
 
@@ -113,6 +113,7 @@ class SqlReportRepository:
     # ------------------------------------------------------------ aggregates
 
     def usage_facts(self, scope: ReportScope) -> UsageFacts:
+        self._fold_queue()
         self._one_snapshot()
         start, end = epoch_micros(scope.start), epoch_micros(scope.end)
         quarters = (_ceil(start, QUARTER_HOUR), _floor(end, QUARTER_HOUR))
@@ -147,6 +148,18 @@ class SqlReportRepository:
             for sums in groups.by_key.values():
                 by_account.add(scope.account_id, sums)
         return UsageFacts(by_hour.measures(), groups.measures(), by_account.measures())
+
+    def _fold_queue(self) -> None:
+        """PostgreSQL: fold the usages charges have queued (persistence.rollups.fold), committed
+        before the report's snapshot is taken, so the report counts every usage billed before it.
+        Inside a transaction already open the fold is that transaction's, seen by its reads."""
+        if self._connection.dialect.name != "postgresql":
+            return
+        if self._connection.in_transaction():
+            fold(self._connection)
+            return
+        with self._connection.begin():
+            fold(self._connection)
 
     def _one_snapshot(self) -> None:
         # PostgreSQL gives each statement its own snapshot under READ COMMITTED; the parts of a

@@ -7,7 +7,7 @@ whose compiled forms SQLAlchemy caches; no identity map, no unit-of-work flush.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +35,7 @@ from domain.model import (
 from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
 from domain.ports import Charge, PricingBasis
 from persistence import cursors
-from persistence.rollups import ADD_TO_REPORT_ROLLUPS, ADD_TO_REPORT_ROLLUPS_SQL, report_rollup_params, shards_for
+from persistence.rollups import ADD_TO_REPORT_ROLLUPS, QUEUE_USAGE_SQL, report_rollup_params, shards_for
 from persistence.statements import Statement, read_timestamp, timestamp, units
 from persistence.tables import (
     AccountRow,
@@ -403,9 +403,6 @@ def _charge_sql() -> str:
         return insert.replace(") VALUES (", ") SELECT ", 1).replace(values_end, " FROM debit" + kept, 1)
 
     usage_sql = _USAGE_SQL.format(metadata="CAST(:metadata AS JSON)")
-    assert ADD_TO_REPORT_ROLLUPS_SQL.count(" VALUES ") == 1 and ADD_TO_REPORT_ROLLUPS_SQL.count(" ON CONFLICT") == 1
-    report = ADD_TO_REPORT_ROLLUPS_SQL.replace(" VALUES ", " SELECT v.* FROM (VALUES ", 1).replace(
-        " ON CONFLICT", ") AS v CROSS JOIN debit ON CONFLICT", 1)
     locked_holds = _BASIS_HOLDS.format(same="IS NOT DISTINCT FROM").replace("default_", "locked.default_")
     return (
         "WITH locked AS (SELECT balance, default_text_model, default_image_model FROM accounts "
@@ -417,7 +414,7 @@ def _charge_sql() -> str:
         "entry AS (INSERT INTO credit_transactions (account_id, kind, amount, balance_after, description, usage_id, "
         "created_at) SELECT :account_id, 'USAGE', -CAST(:credits_used AS BIGINT), debit.balance, :description, "
         "ins.id, :recorded_at FROM debit, ins RETURNING id), "
-        f"hourly AS ({from_debit(_HOURLY_SQL, ') ON CONFLICT')} RETURNING 1), report AS ({report} RETURNING 1) "
+        f"queued AS ({QUEUE_USAGE_SQL}) "
         "SELECT (SELECT id FROM ins), (SELECT balance FROM debit), locked.balance, locked.default_text_model, "
         "locked.default_image_model, COALESCE((SELECT catalogue_generation FROM billing_settings WHERE id = 1), 0) "
         "FROM (SELECT 1) AS one LEFT JOIN locked ON true"
@@ -447,12 +444,13 @@ class SqlUsageRepository:
 
     def charge(self, record: UsageRecord, description: str, basis: PricingBasis) -> Charge:
         params = {
-            **self._params(record), **_rollup_params(self._connection, record), "description": description,
+            **self._params(record), "description": description,
             "basis_text_model": basis.default_text_model, "basis_image_model": basis.default_image_model,
             "basis_generation": basis.catalogue_generation,
         }
-        if self._connection.dialect.name == "postgresql":
+        if self._connection.dialect.name == "postgresql":  # the rollups are folded from its queue
             return self._charge_postgres(params, basis)
+        params |= _rollup_params(self._connection, record)
         usage_id = self.add(record)
         if usage_id is None:
             return Charge(None, None, key_taken=True)
@@ -656,7 +654,7 @@ _CHARGE = Statement(_charge_sql())
 
 def _rollup_params(connection: Connection, record: UsageRecord) -> dict[str, Any]:
     """The parameters of both rollup upserts (_ADD_TO_HOURLY and ADD_TO_REPORT_ROLLUPS) for one usage."""
-    bucket = record.occurred_at.replace(minute=0, second=0, microsecond=0)
+    bucket = record.occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return {
         "bucket_start": timestamp(connection, bucket), "success": record.success, **_amounts(record),
         **report_rollup_params(record, shards_for(connection.dialect.name)),

@@ -118,3 +118,76 @@ def report_rollup_params(record: UsageRecord, shards: int) -> dict[str, Any]:
         "cost_usd_input": units(record.cost_usd_input, USD_PLACES),
         "cost_usd_output": units(record.cost_usd_output, USD_PLACES),
     }
+
+
+# ---------------------------------------------------------------- PostgreSQL: the queue and its fold
+#
+# On PostgreSQL a charge does not touch the rollups: its statement inserts the usage's id into
+# usage_rollup_queue (QUEUE_USAGE_SQL, in the charge's own CTEs, so it commits with the charge).
+# fold() moves the whole queue into both rollup tables in one transaction: every row it deletes
+# is added exactly once, because it is deleted by the statement that adds it, and a concurrent
+# fold waits on an advisory lock (two folds upserting the same rollup rows in different orders
+# could deadlock). It runs in the background (persistence.unit_of_work.SqlUnitOfWorkFactory,
+# every FOLD_SECONDS) and before every report (persistence.reports), so a report sees every
+# usage committed before it starts. Buckets are UTC, from Unix seconds: never the session's
+# time zone. Folded rows go to shard 0: the fold is serialised, so no longer contended (readers
+# add up every shard, and rows written to other shards before 0004 still count).
+
+FOLD_SECONDS = 0.25
+FOLD_LOCK_KEY = 0x63726D74  # "crmt": creditmeter's one advisory lock
+QUEUE_USAGE_SQL = "INSERT INTO usage_rollup_queue (usage_id) SELECT id FROM ins"
+
+_HOURLY_SUMS = ("calls", "tokens_input", "tokens_output", "tokens_cached_input", "tokens_cache_write",
+                "tokens_reasoning", "images", "credits_used", "cost_usd_input", "cost_usd_output")
+_HOURLY_KEY = ("bucket_start", "account_id", "model_version_id", "operation_type", "success")
+
+
+def _fold_sql() -> str:
+    def upsert(table: str, key: tuple[str, ...], sums: tuple[str, ...]) -> str:
+        return (f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+                + ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in sums))
+
+    hourly_sums = "count(*), " + ", ".join(f"sum(u.{name})" for name in _HOURLY_SUMS[1:])
+    q, h, d = (f"u.at - mod(u.at, {step})" for step in (QUARTER_HOUR, HOUR, DAY))
+    # (slice, scope, bucket, account, version, operation) per usage: slice_keys' seven rows.
+    slices = ", ".join([
+        f"({int(Slice.QUARTERS)}, '', {q}, '', 0, '')",
+        f"({int(Slice.ACCOUNT_QUARTERS)}, u.account_id, {q}, '', 0, '')",
+        f"({int(Slice.DAYS_BY_MODEL_OP)}, '', {d}, '', u.model_version_id, u.operation_type)",
+        f"({int(Slice.DAYS_BY_ACCOUNT)}, '', {d}, u.account_id, 0, '')",
+        f"({int(Slice.ACCOUNT_DAYS_BY_MODEL_OP)}, u.account_id, {d}, '', u.model_version_id, u.operation_type)",
+        f"({int(Slice.HOURS_BY_MODEL_OP)}, '', {h}, '', u.model_version_id, u.operation_type)",
+        f"({int(Slice.HOURS_BY_ACCOUNT)}, '', {h}, u.account_id, 0, '')",
+    ])
+    report_sums = ("count(*), count(*) FILTER (WHERE u.success), sum(u.tokens_input), sum(u.tokens_output), "
+                   "sum(u.credits_used), sum(u.cost_usd_input), sum(u.cost_usd_output)")
+    assert MEASURES == ("calls", "successful_calls", "tokens_input", "tokens_output", "credits_used",
+                        "cost_usd_input", "cost_usd_output"), "report_sums no longer matches the measures"
+    return (
+        "WITH moved AS (DELETE FROM usage_rollup_queue RETURNING usage_id), "
+        "u AS MATERIALIZED (SELECT r.account_id, r.model_version_id, r.operation_type, r.success, "
+        + ", ".join(f"r.{name}" for name in _HOURLY_SUMS[1:])
+        + ", floor(extract(epoch FROM r.occurred_at))::bigint AS at "
+        "FROM usage_records r JOIN moved ON r.id = moved.usage_id), "
+        f"hourly AS (INSERT INTO usage_rollups_hourly ({', '.join(_HOURLY_KEY + _HOURLY_SUMS)}) "
+        f"SELECT to_timestamp({h}), u.account_id, u.model_version_id, u.operation_type, u.success, {hourly_sums} "
+        "FROM u GROUP BY 1, 2, 3, 4, 5 "
+        f"{upsert('usage_rollups_hourly', _HOURLY_KEY, _HOURLY_SUMS)} RETURNING 1), "
+        f"report AS (INSERT INTO usage_report_rollups ({', '.join(KEY + MEASURES)}) "
+        f"SELECT k.slice, k.scope, k.bucket, 0, k.account, k.version, k.operation, {report_sums} "
+        f"FROM u CROSS JOIN LATERAL (VALUES {slices}) AS k(slice, scope, bucket, account, version, operation) "
+        f"GROUP BY 1, 2, 3, 4, 5, 6, 7 {upsert('usage_report_rollups', KEY, MEASURES)} RETURNING 1) "
+        "SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM hourly), (SELECT count(*) FROM report)"
+    )
+
+
+FOLD_SQL = _fold_sql()
+assert "%" not in FOLD_SQL, "the fold runs without parameters: psycopg would read % as one"
+
+
+def fold(connection: Any) -> int:
+    """PostgreSQL: fold the queue into the rollups in the connection's transaction (begun if none
+    is), which the caller commits. How many usages it folded."""
+    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FOLD_LOCK_KEY})")
+    moved, _hours, _slices = connection.exec_driver_sql(FOLD_SQL).one()
+    return int(moved)

@@ -219,3 +219,17 @@ class ReportRollupRow(SQLModel, table=True):
     credits_used: Decimal = Field(sa_type=Credits())
     cost_usd_input: Decimal = Field(sa_type=Usd())
     cost_usd_output: Decimal = Field(sa_type=Usd())
+
+
+class RollupQueueRow(SQLModel, table=True):
+    """PostgreSQL: usages billed but not yet folded into the two rollup tables.
+
+    A charge adds its usage's id here rather than updating eight rollup rows that every
+    charge shares; persistence/rollups.py folds the queue into the rollups in the background
+    and before every report, so reports are exact all the same. No index but the key, no
+    foreign key: a charge pays for one small insert. SQLite folds in the charge and leaves
+    this table empty."""
+
+    __tablename__ = "usage_rollup_queue"
+
+    usage_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Self, TypeVar
 
@@ -23,8 +26,10 @@ from persistence.repositories import (
     SqlRollupRepository,
     SqlUsageRepository,
 )
+from persistence.rollups import FOLD_SECONDS, fold
 
 T = TypeVar("T")
+log = logging.getLogger("creditmeter.persistence")
 
 
 class SqlUnitOfWork:
@@ -77,18 +82,40 @@ class SqlUnitOfWorkFactory:
         self.loop_engine: AsyncEngine | None = None
         self.cache = CatalogueCache()
         self.accounts = AccountCache()
+        self._folding: asyncio.Task[None] | None = None
 
     def attach_loop_engine(self) -> bool:
-        """Give this event loop a loop engine on the same database (PostgreSQL only); whether it did."""
+        """Give this event loop a loop engine on the same database (PostgreSQL only), and with it
+        the task that folds the charges' rollup queue every FOLD_SECONDS; whether it did."""
         if self.loop_engine is not None:
             return False
         self.loop_engine = make_loop_engine(self.engine.url)
-        return self.loop_engine is not None
+        if self.loop_engine is None:
+            return False
+        self._folding = asyncio.get_running_loop().create_task(self._fold_forever(self.loop_engine))
+        return True
 
     async def detach_loop_engine(self) -> None:
         engine, self.loop_engine = self.loop_engine, None
+        folding, self._folding = self._folding, None
+        if folding is not None:
+            folding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await folding
         if engine is not None:
             await engine.dispose()
+
+    @staticmethod
+    async def _fold_forever(engine: AsyncEngine) -> None:
+        """Keep the rollups close behind the charges, so the fold before a report has little to do.
+        A failed fold leaves the queue as it was (its transaction rolls back); the next one retries."""
+        while True:
+            await asyncio.sleep(FOLD_SECONDS)
+            try:
+                async with engine.begin() as connection:
+                    await connection.run_sync(fold)
+            except Exception:
+                log.exception("folding the rollup queue failed; retrying in %s s", FOLD_SECONDS)
 
     @property
     def runs_on_loop(self) -> bool:
