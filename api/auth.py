@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -34,6 +35,8 @@ class KeyCache:
         self._callers: dict[str, tuple[Caller, float]] = {}
         self._lock = threading.Lock()
         self._generation = 0
+        # The lookups in flight on the event loop, by digest (authenticate).
+        self.lookups: dict[str, asyncio.Future[Caller | None]] = {}
 
     def get(self, digest: str) -> Caller | None:
         found = self._callers.get(digest)
@@ -62,6 +65,7 @@ class KeyCache:
         with self._lock:
             self._generation += 1
             self._callers.clear()
+            self.lookups.clear()  # lookups begun before the revocation are not shared from now on
 
 
 async def authenticate(request: Request, uow_factory: UnitOfWorkFactory, cache: KeyCache) -> Caller | None:
@@ -74,6 +78,29 @@ async def authenticate(request: Request, uow_factory: UnitOfWorkFactory, cache: 
     caller = cache.get(digest)
     if caller is not None:
         return caller
+    # One lookup per key at a time: when a busy key's cache entry expires, the requests that
+    # arrive meanwhile wait for that lookup instead of each sending its own.
+    loop = asyncio.get_running_loop()
+    pending = cache.lookups.get(digest)
+    if pending is not None and pending.get_loop() is loop:
+        return await asyncio.shield(pending)
+    lookup: asyncio.Future[Caller | None] = loop.create_future()
+    cache.lookups[digest] = lookup
+    try:
+        caller = await _look_up(uow_factory, cache, digest, secret)
+    except BaseException as error:
+        lookup.set_exception(error)
+        lookup.exception()  # retrieved: no "never retrieved" warning when no one else waited
+        raise
+    else:
+        lookup.set_result(caller)
+    finally:
+        if cache.lookups.get(digest) is lookup:
+            del cache.lookups[digest]
+    return caller
+
+
+async def _look_up(uow_factory: UnitOfWorkFactory, cache: KeyCache, digest: str, secret: str) -> Caller | None:
     generation = cache.generation()
     key = await anyio.to_thread.run_sync(services.authenticate, uow_factory(read_only=True), secret)
     if key is None:

@@ -24,16 +24,21 @@ def normalise_url(url: str) -> str:
 
 
 def pool_size() -> int:
-    """Kept connections per pool (a server process has two on PostgreSQL: see make_loop_engine),
-    and half as many again on demand. 2 workers x 2 pools x (16 + 8) stays under PostgreSQL's
-    default 100 connections; requests beyond that wait for a connection rather than fail."""
-    return int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "16"))
+    """PostgreSQL connections the event loop's pool (the hot path: make_loop_engine) keeps. It
+    opens no more: a call beyond them waits for one to come back, rather than opening and closing
+    a connection (a new server process on PostgreSQL) per call. The worker threads' pool
+    (make_engine: reports, admin, the API key lookups) keeps THREAD_POOL_SIZE and opens as many
+    again on demand. A process then holds at most this + 16: 2 workers x (32 + 16) stays under
+    PostgreSQL's default 100 connections."""
+    return int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "32"))
 
 
-def _pool(size: int | None) -> dict[str, Any]:
-    size = size or pool_size()
+THREAD_POOL_SIZE = 8
+
+
+def _pool(size: int, overflow: int) -> dict[str, Any]:
     # Prepared statements on the server after two uses: the hot path repeats the same few.
-    return {"pool_size": size, "max_overflow": max(size // 2, 2), "pool_timeout": 30,
+    return {"pool_size": size, "max_overflow": overflow, "pool_timeout": 30,
             "connect_args": {"prepare_threshold": 2}}
 
 
@@ -41,16 +46,17 @@ def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engi
     url = normalise_url(url or database_url())
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, **_pool(pool_size))
+    size = pool_size or THREAD_POOL_SIZE
+    return create_engine(url, **_pool(size, size))
 
 
-def make_loop_engine(url: URL, *, pool_size: int | None = None) -> AsyncEngine | None:
+def make_loop_engine(url: URL, *, size: int | None = None) -> AsyncEngine | None:
     """PostgreSQL only: an engine on psycopg's asyncio connections, for work that runs on the
     server's event loop rather than a worker thread (SqlUnitOfWorkFactory.on_loop). None for
     SQLite, whose driver only blocks."""
     if url.get_backend_name() != "postgresql":
         return None
-    return create_async_engine(url, **_pool(pool_size))
+    return create_async_engine(url, **_pool(size or pool_size(), 0))
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from datetime import UTC, datetime
 
 import pytest
+from starlette.requests import Request
 
-from api.auth import KeyCache
-from domain.model import Caller, Role
+from api.auth import KeyCache, authenticate
+from domain import services
+from domain.model import ApiKey, Caller, Role
 
 
 class Ticks:
@@ -67,3 +72,30 @@ def test_several_workers_look_every_key_up_unless_told_otherwise(monkeypatch: py
     monkeypatch.setenv("CREDITMETER_KEY_CACHE_SECONDS", "5")
     cli.main(["serve", "--workers", "3"])
     assert seen == [None, "0", "5"]
+
+
+def test_requests_arriving_while_a_key_is_looked_up_share_that_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy key's entry expiring must not send one database lookup per waiting request."""
+    looked_up: list[str] = []
+
+    def slow_lookup(_uow: object, secret: str) -> ApiKey | None:
+        looked_up.append(secret)
+        time.sleep(0.05)
+        return ApiKey("k1", "svc", Role.SERVICE, "hash", datetime.now(UTC)) if secret == "good" else None
+
+    monkeypatch.setattr(services, "authenticate", slow_lookup)
+    cache = KeyCache(60.0)
+
+    def request(secret: str) -> Request:
+        return Request({"type": "http", "headers": [(b"authorization", f"Bearer {secret}".encode())]})
+
+    async def many() -> list[Caller | None]:
+        return await asyncio.gather(*(authenticate(request(s), lambda **_: None, cache)  # type: ignore[arg-type]
+                                      for s in ["good"] * 20 + ["bad"] * 5))
+
+    callers = asyncio.run(many())
+    assert callers[:20] == [SERVICE] * 20 and callers[20:] == [None] * 5
+    assert sorted(looked_up) == ["bad", "good"]  # one lookup per key, not 25
+    assert cache.lookups == {}
+    asyncio.run(many())  # the live key is cached now; an unknown one is looked up again
+    assert sorted(looked_up) == ["bad", "bad", "good"]
