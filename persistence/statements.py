@@ -15,9 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncRawCursor, RawCursor
+from psycopg.pq import ExecStatus
 from sqlalchemy import Connection
 from sqlalchemy.util import await_only
 
+TUPLES_OK = ExecStatus.TUPLES_OK
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
@@ -84,7 +86,9 @@ class Statement:
                 await dbapi.set_autocommit(False)
         else:
             await cursor.execute(self._postgresql, values)
-        return await cursor.fetchall() if cursor.description is not None else []
+        # Whether rows came back, read off the result: cursor.description builds a Column per column.
+        result = cursor.pgresult
+        return await cursor.fetchall() if result is not None and result.status == TUPLES_OK else []
 
 
 class _Rows:
