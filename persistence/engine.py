@@ -24,13 +24,13 @@ def normalise_url(url: str) -> str:
 
 
 def pool_size() -> int:
-    """PostgreSQL connections the event loop's pool (the hot path: make_loop_engine) keeps. It
-    opens no more: a call beyond them waits for one to come back, rather than opening and closing
-    a connection (a new server process on PostgreSQL) per call. The worker threads' pool
-    (make_engine: reports, admin, the API key lookups) keeps THREAD_POOL_SIZE and opens as many
-    again on demand. A process then holds at most this + 16: 2 workers x (32 + 16) stays under
-    PostgreSQL's default 100 connections."""
-    return int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "32"))
+    """PostgreSQL connections the hot path's pool (recordUsage's charge, on the event loop:
+    persistence/hot_path.py) opens at most; a call beyond them waits for one to come back rather
+    than opening and closing a connection (a new server process on PostgreSQL) per call. Besides
+    it a process has the loop engine (8: the hot path's rarer reads) and the worker threads' pool
+    (make_engine: reports, admin, the API key lookups; THREAD_POOL_SIZE, and as many again on
+    demand): 2 workers x (20 + 8 + 16) stays under PostgreSQL's default 100 connections."""
+    return int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "20"))
 
 
 THREAD_POOL_SIZE = 8

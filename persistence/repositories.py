@@ -36,7 +36,7 @@ from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
 from domain.ports import Charge, PricingBasis
 from persistence import cursors
 from persistence.rollups import ADD_TO_REPORT_ROLLUPS, QUEUE_USAGE_SQL, report_rollup_params, shards_for
-from persistence.statements import Statement, read_timestamp, timestamp, units
+from persistence.statements import Statement, bind_timestamp, read_timestamp, timestamp, units
 from persistence.tables import (
     AccountRow,
     ApiKeyRow,
@@ -434,6 +434,48 @@ def _refused(found: Any, params: dict[str, Any], basis: PricingBasis) -> Charge:
     return Charge(None, None, stale=not holds)
 
 
+def usage_params(record: UsageRecord, *, postgresql: bool) -> dict[str, Any]:
+    """_INSERT_USAGE's parameters: the columns' values as the column types would bind them."""
+    return {
+        "idempotency_key": record.idempotency_key,
+        "request_hash": record.request_hash,
+        "account_id": record.account_id,
+        "operation_type": record.operation_type,
+        "model_version_id": record.model_version_id,
+        "model_name": record.model_name,
+        **_amounts(record),
+        "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
+        "success": record.success,
+        "tokens_estimated": record.tokens_estimated,
+        "occurred_at": bind_timestamp(record.occurred_at, postgresql=postgresql),
+        "recorded_at": bind_timestamp(record.recorded_at, postgresql=postgresql),
+        "metadata": None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":")),
+    }
+
+
+def charge_params(record: UsageRecord, description: str, basis: PricingBasis, *, postgresql: bool) -> dict[str, Any]:
+    return {
+        **usage_params(record, postgresql=postgresql), "description": description,
+        "basis_text_model": basis.default_text_model, "basis_image_model": basis.default_image_model,
+        "basis_generation": basis.catalogue_generation,
+    }
+
+
+def key_taken(error: UniqueViolation) -> Charge:
+    """A charge whose usage insert hit a taken idempotency key (any other violation is a fault)."""
+    if error.diag.constraint_name != "usage_records_idempotency_key_key":
+        raise error
+    return Charge(None, None, key_taken=True)
+
+
+def postgres_charge(row: Any, params: dict[str, Any], basis: PricingBasis) -> Charge:
+    """What CHARGE's one row says: billed, or refused and why."""
+    usage_id, balance, *found = row
+    if balance is None:
+        return _refused(None if found[0] is None else found, params, basis)
+    return Charge(usage_id, from_units(balance, CREDIT_PLACES))
+
+
 class SqlUsageRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -443,13 +485,14 @@ class SqlUsageRepository:
         return row[0] if row else None
 
     def charge(self, record: UsageRecord, description: str, basis: PricingBasis) -> Charge:
-        params = {
-            **self._params(record), "description": description,
-            "basis_text_model": basis.default_text_model, "basis_image_model": basis.default_image_model,
-            "basis_generation": basis.catalogue_generation,
-        }
-        if self._connection.dialect.name == "postgresql":  # the rollups are folded from its queue
-            return self._charge_postgres(params, basis)
+        postgres = self._connection.dialect.name == "postgresql"
+        params = charge_params(record, description, basis, postgresql=postgres)
+        if postgres:  # the rollups are folded from its queue
+            try:
+                cursor = CHARGE.run(self._connection, params, alone=True)
+            except UniqueViolation as error:
+                return key_taken(error)
+            return postgres_charge(cursor.fetchone(), params, basis)
         params |= _rollup_params(self._connection, record)
         usage_id = self.add(record)
         if usage_id is None:
@@ -465,37 +508,8 @@ class SqlUsageRepository:
         SqlRollupRepository(self._connection).add(record)
         return Charge(usage_id, balance)
 
-    def _charge_postgres(self, params: dict[str, Any], basis: PricingBasis) -> Charge:
-        """One statement, and with no transaction open one round trip: no BEGIN, no COMMIT, and
-        the row locks it takes (the balance, the shared rollup rows) are released by the server
-        the moment it ends, never held while this thread waits for the GIL."""
-        try:
-            cursor = _CHARGE.run(self._connection, params, alone=True)
-        except UniqueViolation as error:
-            if error.diag.constraint_name != "usage_records_idempotency_key_key":
-                raise
-            return Charge(None, None, key_taken=True)
-        usage_id, balance, *found = cursor.fetchone()
-        if balance is None:
-            return _refused(None if found[0] is None else found, params, basis)
-        return Charge(usage_id, from_units(balance, CREDIT_PLACES))
-
     def _params(self, record: UsageRecord) -> dict[str, Any]:
-        return {
-            "idempotency_key": record.idempotency_key,
-            "request_hash": record.request_hash,
-            "account_id": record.account_id,
-            "operation_type": record.operation_type,
-            "model_version_id": record.model_version_id,
-            "model_name": record.model_name,
-            **_amounts(record),
-            "cost_usd_total": units(record.cost_usd_total, USD_PLACES),
-            "success": record.success,
-            "tokens_estimated": record.tokens_estimated,
-            "occurred_at": timestamp(self._connection, record.occurred_at),
-            "recorded_at": timestamp(self._connection, record.recorded_at),
-            "metadata": None if record.metadata is None else json.dumps(record.metadata, separators=(",", ":")),
-        }
+        return usage_params(record, postgresql=self._connection.dialect.name == "postgresql")
 
     def by_key(self, idempotency_key: str) -> UsageRecord | None:
         row = self._connection.execute(select(usage).where(usage.c.idempotency_key == idempotency_key)).first()
@@ -649,7 +663,7 @@ _HOURLY_SQL = (
     + ", ".join(f"{name} = usage_rollups_hourly.{name} + excluded.{name}" for name in _ROLLUP_SUMS)
 )
 _ADD_TO_HOURLY = Statement(_HOURLY_SQL)
-_CHARGE = Statement(_charge_sql())
+CHARGE = Statement(_charge_sql())
 
 
 def _rollup_params(connection: Connection, record: UsageRecord) -> dict[str, Any]:

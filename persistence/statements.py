@@ -76,6 +76,12 @@ class Statement:
         cursor.execute(self._postgresql, values)
         return cursor
 
+    async def fetch_alone(self, connection: AsyncConnection[Any], params: dict[str, Any]) -> list[Any]:
+        """PostgreSQL: run as a transaction of its own on an autocommit asyncio connection (the hot
+        path's own pool, persistence/hot_path.py); its rows."""
+        assert connection.autocommit, "fetch_alone needs an autocommit connection"
+        return await self._run_async(connection, [params[name] for name in self._postgresql_names], False)
+
     async def _run_async(self, dbapi: AsyncConnection[Any], values: list[Any], alone: bool) -> list[Any]:
         cursor = AsyncRawCursor(dbapi)
         if alone:
@@ -116,10 +122,12 @@ def units(value: Decimal, places: int) -> int:
 
 def timestamp(connection: Connection, value: datetime) -> Any:
     """What types.UtcDateTime would bind: aware UTC for PostgreSQL, SQLAlchemy's text for SQLite."""
+    return bind_timestamp(value, postgresql=connection.dialect.name == "postgresql")
+
+
+def bind_timestamp(value: datetime, *, postgresql: bool) -> Any:
     value = value.astimezone(UTC)
-    if connection.dialect.name == "postgresql":
-        return value
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value if postgresql else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def read_timestamp(value: Any) -> datetime:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.concurrency import in_greenlet
 
-from persistence.engine import make_loop_engine
+from persistence.engine import make_loop_engine, pool_size
+from persistence.hot_path import ConnectionPool, HotUnitOfWork, conninfo
 from persistence.reports import SqlReportRepository
 from persistence.repositories import (
     AccountCache,
@@ -30,6 +31,9 @@ from persistence.rollups import FOLD_SECONDS, fold
 
 T = TypeVar("T")
 log = logging.getLogger("creditmeter.persistence")
+# The loop engine serves what the hot path's own pool does not: fresh reads after a stale basis,
+# refusals, replays (persistence/hot_path.py).
+LOOP_ENGINE_SIZE = 8
 
 
 class SqlUnitOfWork:
@@ -83,25 +87,30 @@ class SqlUnitOfWorkFactory:
         self.cache = CatalogueCache()
         self.accounts = AccountCache()
         self._folding: asyncio.Task[None] | None = None
+        self.hot_pool: ConnectionPool | None = None
 
     def attach_loop_engine(self) -> bool:
         """Give this event loop a loop engine on the same database (PostgreSQL only), and with it
         the task that folds the charges' rollup queue every FOLD_SECONDS; whether it did."""
         if self.loop_engine is not None:
             return False
-        self.loop_engine = make_loop_engine(self.engine.url)
+        self.loop_engine = make_loop_engine(self.engine.url, size=LOOP_ENGINE_SIZE)
         if self.loop_engine is None:
             return False
+        self.hot_pool = ConnectionPool(conninfo(self.engine.url), pool_size())
         self._folding = asyncio.get_running_loop().create_task(self._fold_forever(self.loop_engine))
         return True
 
     async def detach_loop_engine(self) -> None:
         engine, self.loop_engine = self.loop_engine, None
         folding, self._folding = self._folding, None
+        pool, self.hot_pool = self.hot_pool, None
         if folding is not None:
             folding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await folding
+        if pool is not None:
+            await pool.close()
         if engine is not None:
             await engine.dispose()
 
@@ -126,6 +135,14 @@ class SqlUnitOfWorkFactory:
         assert self.loop_engine is not None, "no loop engine: run it on a worker thread"
         return await greenlet_spawn(function)  # type: ignore[no-any-return]
 
-    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        engine = self.loop_engine.sync_engine if self.loop_engine is not None and in_greenlet() else self.engine
-        return SqlUnitOfWork(engine, self.cache, read_only=read_only, accounts=self.accounts)
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork | HotUnitOfWork:
+        if self.loop_engine is not None and in_greenlet():
+            if self.hot_pool is not None and not read_only:
+                return HotUnitOfWork(self, self.hot_pool)
+            return self.sql_unit_of_work(read_only=read_only)
+        return SqlUnitOfWork(self.engine, self.cache, read_only=read_only, accounts=self.accounts)
+
+    def sql_unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        """An ordinary unit of work on the loop engine (from inside `on_loop`)."""
+        assert self.loop_engine is not None
+        return SqlUnitOfWork(self.loop_engine.sync_engine, self.cache, read_only=read_only, accounts=self.accounts)

@@ -5,6 +5,7 @@ changed, never as remembered. Two factories on one database play the two process
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,10 +25,16 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 COUNTS = TokenCounts(tokens_input=1000, tokens_output=1000)
 
 
-@pytest.fixture
-def processes(database: Database, clock: FixedClock) -> Iterator[tuple[SqlUnitOfWorkFactory, SqlUnitOfWorkFactory]]:
-    """`here` bills and remembers; `elsewhere` changes things behind its back."""
+@pytest.fixture(params=["threads", "event-loop"])
+def processes(database: Database, clock: FixedClock, request: pytest.FixtureRequest
+              ) -> Iterator[tuple[SqlUnitOfWorkFactory, SqlUnitOfWorkFactory]]:
+    """`here` bills and remembers; `elsewhere` changes things behind its back. With "event-loop",
+    `here` bills as the server does on PostgreSQL: on its event loop, on the hot path's own pool
+    (persistence/hot_path.py) wherever its caches allow."""
+    if request.param == "event-loop" and database.kind != "postgres":
+        pytest.skip("SQLite bills on threads only")
     here, elsewhere = (SqlUnitOfWorkFactory(make_engine(database.url)) for _ in range(2))
+    here.bills_on_loop = request.param == "event-loop"  # type: ignore[attr-defined]
     for spec in (
         ModelSpec("cheap", "openai", ModelType.TEXT, D("0.15"), D("0.60"), tokens_per_credit=200, is_default=True),
         ModelSpec("premium", "anthropic", ModelType.TEXT, D("3"), D("15"), tokens_per_credit=50),
@@ -43,14 +50,26 @@ def processes(database: Database, clock: FixedClock) -> Iterator[tuple[SqlUnitOf
 
 def _bill(factory: SqlUnitOfWorkFactory, clock: FixedClock, account_id: str, key: str, operation: str = "content"
           ) -> services.UsageOutcome:
-    return services.record_usage(factory(), clock, UsageRequest(key, account_id, operation, COUNTS))
+    request = UsageRequest(key, account_id, operation, COUNTS)
+    if not getattr(factory, "bills_on_loop", False):
+        return services.record_usage(factory(), clock, request)
+
+    async def on_loop() -> services.UsageOutcome:
+        assert factory.attach_loop_engine()
+        try:
+            return await factory.on_loop(lambda: services.record_usage(factory(), clock, request))
+        finally:
+            await factory.detach_loop_engine()
+
+    return asyncio.run(on_loop())
 
 
 def _fresh_quote(factory: SqlUnitOfWorkFactory, clock: FixedClock, account_id: str) -> services.QuoteOutcome:
     return services.quote(SqlUnitOfWorkFactory(factory.engine)(read_only=True), clock, account_id, "content", COUNTS)
 
 
-def test_a_default_model_set_elsewhere_is_billed(processes: tuple[SqlUnitOfWorkFactory, ...], clock: FixedClock) -> None:
+def test_a_default_model_set_elsewhere_is_billed(processes: tuple[SqlUnitOfWorkFactory, ...],
+                                                 clock: FixedClock) -> None:
     here, elsewhere = processes
     account = services.create_account(elsewhere(), clock, "Acme", D(1000))
     first = _bill(here, clock, account.id, "k1")  # `here` now remembers the account

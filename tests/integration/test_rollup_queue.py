@@ -70,7 +70,7 @@ def _expected(factory: SqlUnitOfWorkFactory) -> tuple[dict[Any, list[Any]], dict
 
 
 def _stored(factory: SqlUnitOfWorkFactory) -> tuple[dict[Any, list[Any]], dict[Any, list[Any]]]:
-    r, h = report_rollups.c, hourly.c
+    r = report_rollups.c
     with factory() as uow:
         c = uow.connection
         report = {(*row[:3], 0, *row[3:6]): list(row[6:]) for row in c.execute(  # every shard as one
