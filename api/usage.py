@@ -8,7 +8,7 @@ from typing import Annotated
 
 import strawberry
 
-from api.context import Info
+from api.context import Context, Info
 from api.errors import (
     Forbidden,
     IdempotencyConflict,
@@ -107,10 +107,10 @@ RecordUsageResult = Annotated[
 ]
 
 
-def _record(info: Info, input: RecordUsageInput) -> UsageRecorded | BillingError:
+def _record(context: Context, input: RecordUsageInput) -> UsageRecorded | BillingError:
     """Runs on a worker thread: translate, bill, translate back."""
     try:
-        outcome = services.record_usage(info.context.uow(), info.context.clock, input.to_domain())
+        outcome = services.record_usage(context.uow(), context.clock, input.to_domain())
     except BillingError as error:
         return error
     return UsageRecorded(
@@ -118,11 +118,16 @@ def _record(info: Info, input: RecordUsageInput) -> UsageRecorded | BillingError
     )
 
 
-async def record_usage(info: Info, input: RecordUsageInput) -> RecordUsageResult:  # type: ignore[valid-type]
-    if not may_bill(info.context.caller):
+async def record_one(context: Context, input: RecordUsageInput) -> RecordUsageResult:  # type: ignore[valid-type]
+    """recordUsage itself: the resolver's and the GraphQL fast path's (api/fastpath.py)."""
+    if not may_bill(context.caller):
         return forbidden()
-    result = await info.context.on_loop(_record, info, input)
+    result = await context.on_loop(_record, context, input)
     return to_payload(result) if isinstance(result, BillingError) else result  # type: ignore[return-value]
+
+
+async def record_usage(info: Info, input: RecordUsageInput) -> RecordUsageResult:  # type: ignore[valid-type]
+    return await record_one(info.context, input)
 
 
 async def record_usage_batch(info: Info, inputs: list[RecordUsageInput]) -> list[RecordUsageResult]:  # type: ignore[valid-type]
@@ -134,7 +139,7 @@ async def record_usage_batch(info: Info, inputs: list[RecordUsageInput]) -> list
         return [to_payload(too_many) for _ in inputs]  # type: ignore[misc]
 
     def record_all() -> list[UsageRecorded | BillingError]:
-        return [_record(info, item) for item in inputs]
+        return [_record(info.context, item) for item in inputs]
 
     results = await info.context.on_loop(record_all)
     return [to_payload(r) if isinstance(r, BillingError) else r for r in results]  # type: ignore[misc]

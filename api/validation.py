@@ -11,7 +11,8 @@ cache, validation, masking) cost recordUsage, the hot path, a tenth of its API t
 strawberry sets `execution_context` on the shared instance at the start of each request, and
 nothing suspends between that and the parse and validate hooks; the operation hook keeps its
 request's context in a local, because execution suspends (and other requests start) before
-its errors are masked.
+its errors are masked. The recordUsage fast path (api/fastpath.py) asks the same caches for
+its verdicts and masks its errors here too.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any
 
-from graphql import GraphQLError, parse
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_limit
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext
 
 log = logging.getLogger("creditmeter.api")
 UNEXPECTED = "Unexpected error"
@@ -55,7 +55,8 @@ class GraphQLGuard(SchemaExtension):
         result = getattr(result, "initial_result", result)  # an incremental result's first part
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = [self._masked(error, context) if self._is_unexpected(error) else error for error in errors]
+            request_id = getattr(context.context, "request_id", "-")
+            result.errors = [self.mask(error, request_id) for error in errors]
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -64,24 +65,40 @@ class GraphQLGuard(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        rules = (*context.validation_rules, *self._limits)
-        key = (context.query, rules)
-        errors = self._verdicts.get(key) if context.query else None
+        context.pre_execution_errors = self.verdict(
+            context.schema._schema, context.query, context.graphql_document, context.validation_rules
+        )
+        yield
+
+    def parsed(self, query: str) -> DocumentNode:
+        """The document as on_parse makes it, from the same cache. Raises GraphQLError."""
+        return self._parse(query, max_tokens=self._max_tokens)
+
+    def verdict(
+        self, schema: GraphQLSchema, query: str | None, document: DocumentNode | None,
+        validation_rules: tuple[type[ASTValidationRule], ...],
+    ) -> list[GraphQLError]:
+        """The validation errors of a document under strawberry's rules and the limits, cached per query text."""
+        rules = (*validation_rules, *self._limits)
+        key = (query, rules)
+        errors = self._verdicts.get(key) if query else None
         if errors is None:
-            assert context.graphql_document is not None
-            errors = validate_document(context.schema._schema, context.graphql_document, rules)
-            if context.query:
+            assert document is not None
+            errors = validate_document(schema, document, rules)
+            if query:
                 with self._lock:
                     self._verdicts[key] = errors
                     if len(self._verdicts) > self._maxsize:
                         self._verdicts.popitem(last=False)
-        context.pre_execution_errors = errors
-        yield
+        return errors
+
+    def mask(self, error: GraphQLError, request_id: str) -> GraphQLError:
+        """The error as the client may see it: the server's own are masked."""
+        return self._masked(error, request_id) if self._is_unexpected(error) else error
 
     @staticmethod
-    def _masked(error: GraphQLError, context: ExecutionContext) -> GraphQLError:
+    def _masked(error: GraphQLError, request_id: str) -> GraphQLError:
         """The client sees "Unexpected error" and a request id; the log gets the whole story."""
-        request_id = getattr(context.context, "request_id", "-")
         log.error("unexpected error in request %s at %s", request_id, error.path, exc_info=error.original_error)
         return GraphQLError(
             UNEXPECTED,
