@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from api import exports
+from api import exports, fastpath
 from api.auth import KeyCache, authenticate, key_cache_seconds
 from api.context import Context, SystemClock, UnitOfWorkFactory
 from api.schema import build_schema
@@ -61,11 +61,13 @@ class _StrawberryView(GraphQL):  # type: ignore[type-arg]
 
 
 class GraphQLEndpoint:
-    """Authenticates every request, then hands it to strawberry with a typed context."""
+    """Authenticates every request, then answers recordUsage on the fast path where it can
+    (api/fastpath.py) and hands the rest to strawberry, with a typed context."""
 
-    def __init__(self, view: GraphQL, state: dict[str, Any]) -> None:
+    def __init__(self, view: GraphQL, state: dict[str, Any], fast_path: fastpath.FastPath | None = None) -> None:
         self._view = view
         self._state = state
+        self._fast_path = fast_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -90,10 +92,11 @@ class GraphQLEndpoint:
             )(scope, receive, send)
             return
         uow_factory: UnitOfWorkFactory = self._state["uow_factory"]
-        scope.setdefault("state", {})["creditmeter_context"] = Context(
+        context = Context(
             caller=caller, uow=uow_factory, clock=self._state["clock"], request_id=request_id,
             key_cache=self._state["key_cache"],
         )
+        scope.setdefault("state", {})["creditmeter_context"] = context
         received = 0
         tail = b""
         started = False
@@ -122,7 +125,11 @@ class GraphQLEndpoint:
             query_string = unquote_to_bytes(scope.get("query_string", b""))
             if any(spelling in query_string for spelling in _NUL_SPELLINGS):
                 raise _NUL
-            await self._view(scope, receive_checked, send_with_id)
+            receive_view: Receive | None = receive_checked
+            if self._fast_path is not None:  # recordUsage, answered without strawberry where it can be
+                receive_view = await self._fast_path.handle(request, receive_checked, send_with_id, context)
+            if receive_view is not None:
+                await self._view(scope, receive_view, send_with_id)
         except _Refused as refused:
             if not started:
                 await _error_response(refused.status, refused.code, refused.message, request_id)(scope, receive, send)
@@ -143,9 +150,12 @@ class GraphQLEndpoint:
         return await authenticate(request, self._state["uow_factory"], self._state["key_cache"])
 
 
-def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool | None = None) -> Starlette:
+def create_app(
+    uow_factory: UnitOfWorkFactory | None = None, *, production: bool | None = None, fast_path: bool | None = None
+) -> Starlette:
     """Build the app. With no factory, the engine is built from CREDITMETER_DATABASE_URL at startup."""
     production = is_production() if production is None else production
+    fast_path = fastpath.enabled() if fast_path is None else fast_path
     state: dict[str, Any] = {
         "uow_factory": uow_factory, "clock": SystemClock(), "key_cache": KeyCache(key_cache_seconds())
     }
@@ -176,7 +186,11 @@ def create_app(uow_factory: UnitOfWorkFactory | None = None, *, production: bool
         return PlainTextResponse("ok")
 
     return Starlette(
-        routes=[Route("/graphql", GraphQLEndpoint(view, state), methods=["GET", "POST"]), Route("/health", health),
-                *exports.routes(state)],
+        routes=[
+            Route("/graphql", GraphQLEndpoint(view, state, fastpath.FastPath.for_view(view) if fast_path else None),
+                  methods=["GET", "POST"]),
+            Route("/health", health),
+            *exports.routes(state),
+        ],
         lifespan=lifespan,
     )
