@@ -215,7 +215,7 @@ class FastPath:
         """strawberry's response body for this request, or None if strawberry must answer it."""
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # strawberry's to answer, as it does today
             return None
         if type(payload) is not dict or type(query := payload.get("query")) is not str:
             return None
