@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -17,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from api import exports, fastpath
+from api import exports
 from api.auth import KeyCache, authenticate, key_cache_seconds
 from api.context import Context, SystemClock, UnitOfWorkFactory
 from api.schema import build_schema
@@ -26,6 +27,13 @@ from persistence.engine import make_engine
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 
 log = logging.getLogger("creditmeter.api")
+
+try:  # the fast path knows strawberry's and graphql-core's internals of the pinned versions
+    from api import fastpath
+except ImportError:  # pragma: no cover - another version: strawberry answers everything
+    log.warning("the recordUsage fast path is off: this strawberry or graphql-core is not one it knows",
+                exc_info=True)
+    fastpath = None  # type: ignore[assignment]
 
 # A batch of 1000 usages with raw provider responses fits well inside this.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -58,6 +66,12 @@ def is_production() -> bool:
 class _StrawberryView(GraphQL):  # type: ignore[type-arg]
     async def get_context(self, request: Any, response: Any) -> Context:
         return request.scope["state"]["creditmeter_context"]  # type: ignore[no-any-return]
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except RecursionError:  # nested deeper than the parser goes: strawberry's 400, not a 500
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
 
 class GraphQLEndpoint:
@@ -155,7 +169,7 @@ def create_app(
 ) -> Starlette:
     """Build the app. With no factory, the engine is built from CREDITMETER_DATABASE_URL at startup."""
     production = is_production() if production is None else production
-    fast_path = fastpath.enabled() if fast_path is None else fast_path
+    fast_path = fastpath is not None and (fastpath.enabled() if fast_path is None else fast_path)
     state: dict[str, Any] = {
         "uow_factory": uow_factory, "clock": SystemClock(), "key_cache": KeyCache(key_cache_seconds())
     }

@@ -214,8 +214,31 @@ class FastPath:
     async def _answer(self, body: bytes, context: Context) -> bytes | None:
         """strawberry's response body for this request, or None if strawberry must answer it."""
         try:
+            prepared = self._prepare(body, context)
+        except Exception:  # noqa: BLE001 - nothing has run yet: strawberry answers it as it does today
+            log.debug("the fast path passed a request to strawberry", exc_info=True)
+            return None
+        if prepared is None:
+            return None
+        plan, execution, input, path = prepared
+        # Billing starts here: from now on this request is answered here, whatever happens.
+        try:
+            data = await execution.root(input, path)
+            response: dict[str, Any] = {"data": data}
+            if execution.errors:
+                masked = [self._guard.mask(error, context.request_id) for error in execution.errors]
+                response["errors"] = [error.formatted for error in masked]
+            return json.dumps(response, separators=(",", ":")).encode()
+        except Exception as raw_error:  # noqa: BLE001 - e.g. a value JSON cannot encode
+            error = self._guard.mask(located_error(raw_error, plan.root.nodes, path.as_list()), context.request_id)
+            return json.dumps({"data": None, "errors": [error.formatted]}, separators=(",", ":")).encode()
+
+    def _prepare(self, body: bytes, context: Context) -> tuple[_Plan, _Execution, Any, Path] | None:
+        """Everything before billing: the plan, the coerced variables, the converted input; None
+        where strawberry must answer (it reports whatever is wrong, as it does today)."""
+        try:
             payload = json.loads(body)
-        except (ValueError, RecursionError):  # strawberry's to answer, as it does today
+        except (ValueError, RecursionError):
             return None
         if type(payload) is not dict or type(query := payload.get("query")) is not str:
             return None
@@ -235,24 +258,11 @@ class FastPath:
         execution = _Execution(self._graphql_schema, config.default_resolver, plan, context, coerced, extensions)
         path = Path(None, plan.root.key, self._mutation.name)
         info = config.info_class(_raw_info=execution.info(plan.root, path), _field=self._record_usage)
-        try:
-            input = convert_argument(
-                coerced.coerced[plan.variable], self._argument.type, self._schema.schema_converter.scalar_registry,
-                config, info, path=("input",),
-            )
-        except Exception:  # noqa: BLE001 - nothing has run yet: strawberry reports it as it does today
-            return None
-        # Billing starts here: from now on this request is answered here, whatever happens.
-        try:
-            data = await execution.root(input, path)
-            response: dict[str, Any] = {"data": data}
-            if execution.errors:
-                masked = [self._guard.mask(error, context.request_id) for error in execution.errors]
-                response["errors"] = [error.formatted for error in masked]
-            return json.dumps(response, separators=(",", ":")).encode()
-        except Exception as raw_error:  # noqa: BLE001 - e.g. a value JSON cannot encode
-            error = self._guard.mask(located_error(raw_error, plan.root.nodes, path.as_list()), context.request_id)
-            return json.dumps({"data": None, "errors": [error.formatted]}, separators=(",", ":")).encode()
+        input = convert_argument(
+            coerced.coerced[plan.variable], self._argument.type, self._schema.schema_converter.scalar_registry,
+            config, info, path=("input",),
+        )
+        return plan, execution, input, path
 
     def _plan(self, query: str) -> _Plan | None:
         plans = self._plans

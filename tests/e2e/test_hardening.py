@@ -69,6 +69,23 @@ def test_batched_requests_are_refused(api: Api) -> None:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("where", ["recordUsage metadata", "variables of any query"])
+def test_json_nested_deeper_than_the_parser_goes_is_a_bad_request(api: Api, where: str) -> None:
+    nested = "[" * 5000 + "]" * 5000
+    if where == "recordUsage metadata":
+        body = ('{"query":"mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename } }",'
+                '"variables":{"i":{"idempotencyKey":"deep","accountId":"a","operationType":"content",'
+                f'"tokensInput":1,"metadata":{nested}}}}}}}')
+    else:
+        body = f'{{"query":"{{ me {{ id }} }}","variables":{{"v":{nested}}}}}'
+    response = api.client.post("/graphql", content=body.encode(), headers={
+        "Authorization": f"Bearer {api.secret}", "Content-Type": "application/json"})
+    assert response.status_code == 400 and "parse" in response.text
+    get = api.client.get("/graphql", params={"query": "{ me { id } }", "variables": f'{{"v":{nested}}}'},
+                         headers={"Authorization": f"Bearer {api.secret}"})
+    assert get.status_code == 400
+
+
 def test_huge_bodies_are_refused_before_they_are_read(api: Api) -> None:
     response = api.client.post(
         "/graphql",
