@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
+from api import fastpath
 from api.context import SystemClock
 from api.seed import seed
 from bench.databases import drop_database, fresh_database
@@ -231,7 +232,8 @@ def main() -> None:
     line = (
         f"{datetime.now(UTC):%Y-%m-%d} | {args.db} | 1 worker | {args.connections} clients | "
         f"{'wrk' if use_wrk else 'python client'} | {rate:,.1f} {what}"
-        f"{' | API ONLY: billing replaced by a fixed answer (diagnostic)' if args.api_only else ''} | "
+        f"{' | API ONLY: billing replaced by a fixed answer (diagnostic)' if args.api_only else ''}"
+        f"{'' if fastpath.enabled() else ' | GraphQL fast path OFF (CREDITMETER_GRAPHQL_FAST_PATH=0)'} | "
         f"{total} requests, {rows} usage rows (incl. warm-up) | balance == sum(ledger): {balanced}"
     )
     print(detail)
