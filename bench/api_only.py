@@ -15,17 +15,21 @@ from typing import Any
 from api.cli import main
 from domain import services
 
-_billed: list[services.UsageOutcome] = []
-_record_usage = services.record_usage
 
+def stub_billing() -> None:
+    """Make services.record_usage bill its first call for real and answer every later one with that outcome."""
+    billed: list[services.UsageOutcome] = []
+    record_usage = services.record_usage
 
-def _first_outcome_again(uow: Any, clock: Any, request: services.UsageRequest) -> services.UsageOutcome:
-    if not _billed:
-        _billed.append(_record_usage(uow, clock, request))
-    return _billed[0]
+    def first_outcome_again(uow: Any, clock: Any, request: services.UsageRequest) -> services.UsageOutcome:
+        if not billed:
+            billed.append(record_usage(uow, clock, request))
+        return billed[0]
+
+    services.record_usage = first_outcome_again  # type: ignore[assignment]
 
 
 if __name__ == "__main__":
-    services.record_usage = _first_outcome_again  # type: ignore[assignment]
+    stub_billing()
     sys.argv[0] = "creditmeter"
     raise SystemExit(main())

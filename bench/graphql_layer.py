@@ -27,6 +27,7 @@ from api import usage as usage_api
 from api.app import create_app
 from api.context import SystemClock
 from api.seed import seed
+from bench.api_only import stub_billing
 from bench.databases import drop_database, fresh_database
 from bench.record_usage import MUTATION
 from domain import services
@@ -53,18 +54,6 @@ class _Timer:
                 self.seconds += time.process_time() - started
 
         return timed
-
-
-def _stub_billing() -> None:
-    billed: list[services.UsageOutcome] = []
-    record_usage = services.record_usage
-
-    def first_outcome_again(uow: Any, clock: Any, request: services.UsageRequest) -> services.UsageOutcome:
-        if not billed:
-            billed.append(record_usage(uow, clock, request))
-        return billed[0]
-
-    services.record_usage = first_outcome_again  # type: ignore[assignment]
 
 
 def _prepare(url: str) -> tuple[SqlUnitOfWorkFactory, str, str]:
@@ -181,7 +170,7 @@ def main() -> None:
     parser.add_argument("--profile", nargs="?", const="tottime", metavar="SORT",
                         help="print a cProfile of each path, sorted by SORT (tottime, cumulative, ...)")
     args = parser.parse_args()
-    _stub_billing()
+    stub_billing()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - the server runs on uvloop where it is installed
