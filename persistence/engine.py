@@ -30,7 +30,10 @@ def pool_size() -> int:
     it a process has the loop engine (8: the hot path's rarer reads) and the worker threads' pool
     (make_engine: reports, admin, the API key lookups; THREAD_POOL_SIZE, and as many again on
     demand): 2 workers x (20 + 8 + 16) stays under PostgreSQL's default 100 connections."""
-    return int(os.environ.get("CREDITMETER_DB_POOL_SIZE", "20"))
+    value = os.environ.get("CREDITMETER_DB_POOL_SIZE", "20")
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"CREDITMETER_DB_POOL_SIZE must be a whole number of connections, 1 or more: {value!r}")
+    return int(value)
 
 
 THREAD_POOL_SIZE = 8
