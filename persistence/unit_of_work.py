@@ -117,14 +117,19 @@ class SqlUnitOfWorkFactory:
     @staticmethod
     async def _fold_forever(engine: AsyncEngine) -> None:
         """Keep the rollups close behind the charges, so the fold before a report has little to do.
-        A failed fold leaves the queue as it was (its transaction rolls back); the next one retries."""
+        A failed fold leaves the queue as it was (its transaction rolls back); the next one retries,
+        later each time a fold fails (up to a minute), so an outage is not logged four times a second."""
+        delay = FOLD_SECONDS
         while True:
-            await asyncio.sleep(FOLD_SECONDS)
+            await asyncio.sleep(delay)
             try:
                 async with engine.begin() as connection:
                     await connection.run_sync(fold)
             except Exception:
-                log.exception("folding the rollup queue failed; retrying in %s s", FOLD_SECONDS)
+                delay = min(delay * 2, 60.0)
+                log.exception("folding the rollup queue failed; retrying in %s s", delay)
+            else:
+                delay = FOLD_SECONDS
 
     @property
     def runs_on_loop(self) -> bool:
