@@ -8,10 +8,10 @@ A range [start, end) is read in parts that add up exactly:
     both                usage_records for what is left at each end: less than an hour (less
                         than 15 minutes for the series), through ix_usage_records_occurred
 
-So a 30-day report reads about 30 x 96 series rows (x SHARDS on PostgreSQL), a row per day
-(and per edge hour) per version x operation and per account, and raw rows only for edges
-off the hour: none for a report from local midnight in a zone whose offset is whole hours,
-two half hours in Kolkata. None of it grows with the number of calls. Sums are integers of
+So a 30-day report reads about 30 x 96 series rows (x SHARDS for PostgreSQL's days before
+migration 0004), a row per day (and per edge hour) per version x operation and per account,
+and raw rows only for edges off the hour: none for a report from local midnight in a zone
+whose offset is whole hours, two half hours in Kolkata. None of it grows with the number of calls. Sums are integers of
 the stored minor units, exact on both databases, and become Decimals once, at the end.
 
 The SQL is written by hand, as on the hot path (statements.py): reports run a dozen short

@@ -1,7 +1,8 @@
-"""The report rollups: which slices each usage is folded into, and the one statement that does it.
+"""The report rollups: which slices each usage is folded into, and the statements that do it.
 
-Every usage adds to seven rows of usage_report_rollups, in one multi-row upsert, in the
-transaction that bills it (besides its row in usage_rollups_hourly):
+Every usage adds to seven rows of usage_report_rollups (besides its row in
+usage_rollups_hourly): on SQLite in one multi-row upsert in the transaction that bills it, on
+PostgreSQL by the fold of the queue the charges fill (below, QUEUE_USAGE_SQL and fold):
 
     slice                    bucket      scope    grouped by                 read for
     QUARTERS                 15 min UTC  all      shard                      series and totals
@@ -16,12 +17,11 @@ transaction that bills it (besides its row in usage_rollups_hourly):
 account first.)
 
 A report reads a number of rows that depends on its range, the catalogue and the number
-of accounts, never on the number of calls. On PostgreSQL, rows shared by all accounts are
-spread over SHARDS rows by a hash of the account: concurrent charges of different accounts
-then rarely wait on one another's row lock, and charges of one account already queue on
-its balance. (SQLite has one writer at a time, so there it keeps one row: fewer to read.)
-Rows are written in slice order, so two transactions never take the same locks in opposite
-orders. Readers add up every shard.
+of accounts, never on the number of calls. Until migration 0004, PostgreSQL charges upserted
+these rows themselves and spread the rows shared by all accounts over SHARDS rows by a hash
+of the account, so that concurrent charges rarely waited on one another's row lock. Folds
+take turns, so they write shard 0 only; readers add up every shard, so the rows written
+before 0004 still count.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class Slice(enum.IntEnum):
 
 
 def shards_for(dialect: str) -> int:
-    return SHARDS if dialect == "postgresql" else 1
+    """How many shards new rows are spread over: one, on both databases (see the module)."""
+    return 1
 
 
 def shard_of(account_id: str, shards: int) -> int:
