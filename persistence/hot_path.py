@@ -72,7 +72,7 @@ class ConnectionPool:
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
                     self._wake_one()  # it was woken, then cancelled: the turn goes to the next
-                else:
+                elif waiter in self._waiters:  # (a wake-up may have passed it by already)
                     self._waiters.remove(waiter)
                 raise
 
@@ -100,8 +100,12 @@ class ConnectionPool:
                 return
 
     async def close(self) -> None:
+        """Close the idle connections now and the others as they come back; whoever still waits
+        for one is told the pool is closed."""
         self._closed = True
         await self.discard_idle()
+        while self._waiters:
+            self._wake_one()
 
     @property
     def opened(self) -> int:

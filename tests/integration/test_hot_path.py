@@ -154,3 +154,26 @@ def test_a_fault_other_than_a_dead_connection_is_not_retried(loop_factory: SqlUn
     assert isinstance(two, psycopg.OperationalError) and len(calls) == 3
     assert isinstance(one, services.UsageOutcome) and isinstance(three, services.UsageOutcome)
     assert _books(loop_factory, account.id) == (D(94), D(94), 3)
+
+
+def test_the_pool_hands_a_connection_to_one_waiter_at_a_time_and_refuses_once_closed(
+    loop_factory: SqlUnitOfWorkFactory,
+) -> None:
+    async def body() -> None:
+        pool = hot_path.ConnectionPool(hot_path.conninfo(loop_factory.engine.url), 1)
+        first = await pool.take()
+        waiting = [asyncio.ensure_future(pool.take()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiting) and pool.opened == 1
+        await pool.give_back(first)
+        done, pending = await asyncio.wait(waiting, timeout=1, return_when=asyncio.FIRST_COMPLETED)
+        assert len(done) == 1 and len(pending) == 1
+        second = done.pop().result()
+        assert second is first and pool.opened == 1  # the same connection, kept and handed on
+        await pool.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await pending.pop()
+        await pool.give_back(second)  # closed now: the connection is closed, not kept
+        assert second.closed and pool.opened == 0
+
+    asyncio.run(body())
