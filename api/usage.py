@@ -108,7 +108,7 @@ RecordUsageResult = Annotated[
 
 
 def _record(context: Context, input: RecordUsageInput) -> UsageRecorded | BillingError:
-    """Runs on a worker thread: translate, bill, translate back."""
+    """Runs where Context.on_loop puts it (the event loop, or a worker thread): translate, bill, translate back."""
     try:
         outcome = services.record_usage(context.uow(), context.clock, input.to_domain())
     except BillingError as error:

@@ -45,7 +45,7 @@ from domain.reports import epoch_seconds
 from persistence.engine import make_engine
 from persistence.migrate import upgrade
 from persistence.repositories import usage
-from persistence.rollups import KEY, MEASURES, shards_for, slice_keys
+from persistence.rollups import KEY, MEASURES, slice_keys
 from persistence.statements import units
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 
@@ -166,8 +166,7 @@ class Generator:
 class Rollups:
     """What recordUsage's two upserts would have made of the same rows."""
 
-    def __init__(self, shards: int) -> None:
-        self.shards = shards
+    def __init__(self) -> None:
         self.hourly: dict[tuple[Any, ...], list[int]] = {}
         self.report: dict[tuple[Any, ...], list[int]] = {}
 
@@ -184,8 +183,7 @@ class Rollups:
                 found[index] += value
         measures = (1, 1 if row["success"] else 0, row["tokens_input"], row["tokens_output"], row["credits_used"],
                     row["cost_usd_input"], row["cost_usd_output"])
-        for key in slice_keys(row["account_id"], epoch_seconds(at), row["model_version_id"], row["operation_type"],
-                              self.shards):
+        for key in slice_keys(row["account_id"], epoch_seconds(at), row["model_version_id"], row["operation_type"]):
             sums = self.report.get(key)
             if sums is None:
                 self.report[key] = list(measures)
@@ -208,7 +206,7 @@ def _load(url: str, rows: int) -> float:
     factory = SqlUnitOfWorkFactory(make_engine(url, pool_size=2))
     seed(factory, SystemClock(), bootstrap_admin=False)
     generator = Generator(factory, rows)
-    rollups = Rollups(shards_for(factory.engine.dialect.name))
+    rollups = Rollups()
     hourly_columns = ("bucket_start", "account_id", "model_version_id", "operation_type", "success", *HOURLY_SUMS)
     report_columns = KEY + MEASURES
     with factory.engine.connect() as connection:

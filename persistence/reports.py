@@ -8,7 +8,7 @@ A range [start, end) is read in parts that add up exactly:
     both                usage_records for what is left at each end: less than an hour (less
                         than 15 minutes for the series), through ix_usage_records_occurred
 
-So a 30-day report reads about 30 x 96 series rows (x SHARDS for PostgreSQL's days before
+So a 30-day report reads about 30 x 96 series rows (x 4 shards for PostgreSQL's days before
 migration 0004), a row per day (and per edge hour) per version x operation and per account,
 and raw rows only for edges off the hour: none for a report from local midnight in a zone
 whose offset is whole hours, two half hours in Kolkata. None of it grows with the number of calls. Sums are integers of

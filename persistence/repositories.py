@@ -35,7 +35,7 @@ from domain.model import (
 from domain.money import CREDIT_PLACES, USD_PLACES, RoundingMode
 from domain.ports import Charge, PricingBasis
 from persistence import cursors
-from persistence.rollups import ADD_TO_REPORT_ROLLUPS, QUEUE_USAGE_SQL, report_rollup_params, shards_for
+from persistence.rollups import ADD_TO_REPORT_ROLLUPS, QUEUE_USAGE_SQL, report_rollup_params
 from persistence.statements import Statement, bind_timestamp, read_timestamp, timestamp, units
 from persistence.tables import (
     AccountRow,
@@ -671,7 +671,7 @@ def _rollup_params(connection: Connection, record: UsageRecord) -> dict[str, Any
     bucket = record.occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return {
         "bucket_start": timestamp(connection, bucket), "success": record.success, **_amounts(record),
-        **report_rollup_params(record, shards_for(connection.dialect.name)),
+        **report_rollup_params(record),
     }
 
 

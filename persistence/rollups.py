@@ -18,7 +18,7 @@ account first.)
 
 A report reads a number of rows that depends on its range, the catalogue and the number
 of accounts, never on the number of calls. Until migration 0004, PostgreSQL charges upserted
-these rows themselves and spread the rows shared by all accounts over SHARDS rows by a hash
+these rows themselves and spread the rows shared by all accounts over 4 shards by a hash
 of the account, so that concurrent charges rarely waited on one another's row lock. Folds
 take turns, so they write shard 0 only; readers add up every shard, so the rows written
 before 0004 still count.
@@ -27,7 +27,6 @@ before 0004 still count.
 from __future__ import annotations
 
 import enum
-import zlib
 from typing import Any
 
 from domain.model import UsageRecord
@@ -37,7 +36,6 @@ from persistence.statements import Statement, units
 from persistence.tables import REPORT_ROLLUP_KEY, REPORT_ROLLUP_SUMS
 
 DAY = 86_400
-SHARDS = 4
 KEY, MEASURES = REPORT_ROLLUP_KEY, REPORT_ROLLUP_SUMS
 
 
@@ -51,30 +49,20 @@ class Slice(enum.IntEnum):
     HOURS_BY_ACCOUNT = 7
 
 
-def shards_for(dialect: str) -> int:
-    """How many shards new rows are spread over: one, on both databases (see the module)."""
-    return 1
-
-
-def shard_of(account_id: str, shards: int) -> int:
-    return zlib.crc32(account_id.encode()) % shards
-
-
 def slice_keys(
-    account_id: str, occurred_epoch: int, model_version_id: int, operation_type: str, shards: int
+    account_id: str, occurred_epoch: int, model_version_id: int, operation_type: str
 ) -> list[tuple[Any, ...]]:
-    """The seven rows (their KEY values) one usage adds to, in slice order."""
+    """The seven rows (their KEY values) one usage adds to, in slice order (new rows: shard 0)."""
     quarter = occurred_epoch - occurred_epoch % QUARTER_HOUR
     hour = occurred_epoch - occurred_epoch % HOUR
     day = occurred_epoch - occurred_epoch % DAY
-    shard = shard_of(account_id, shards)
     return [
-        (Slice.QUARTERS, "", quarter, shard, "", 0, ""),
+        (Slice.QUARTERS, "", quarter, 0, "", 0, ""),
         (Slice.ACCOUNT_QUARTERS, account_id, quarter, 0, "", 0, ""),
-        (Slice.DAYS_BY_MODEL_OP, "", day, shard, "", model_version_id, operation_type),
+        (Slice.DAYS_BY_MODEL_OP, "", day, 0, "", model_version_id, operation_type),
         (Slice.DAYS_BY_ACCOUNT, "", day, 0, account_id, 0, ""),
         (Slice.ACCOUNT_DAYS_BY_MODEL_OP, account_id, day, 0, "", model_version_id, operation_type),
-        (Slice.HOURS_BY_MODEL_OP, "", hour, shard, "", model_version_id, operation_type),
+        (Slice.HOURS_BY_MODEL_OP, "", hour, 0, "", model_version_id, operation_type),
         (Slice.HOURS_BY_ACCOUNT, "", hour, 0, account_id, 0, ""),
     ]
 
@@ -84,17 +72,17 @@ _ROW = "({slice}, {scope}, {bucket}, {shard}, {account}, {version}, {operation},
 ADD_TO_REPORT_ROLLUPS_SQL = (
     f"INSERT INTO usage_report_rollups ({', '.join(KEY + MEASURES)}) VALUES "
     + ", ".join([
-        _ROW.format(slice=int(Slice.QUARTERS), scope="''", bucket=":quarter", shard=":shard", account="''",
+        _ROW.format(slice=int(Slice.QUARTERS), scope="''", bucket=":quarter", shard="0", account="''",
                     version="0", operation="''"),
         _ROW.format(slice=int(Slice.ACCOUNT_QUARTERS), scope=":account_id", bucket=":quarter", shard="0",
                     account="''", version="0", operation="''"),
-        _ROW.format(slice=int(Slice.DAYS_BY_MODEL_OP), scope="''", bucket=":day", shard=":shard", account="''",
+        _ROW.format(slice=int(Slice.DAYS_BY_MODEL_OP), scope="''", bucket=":day", shard="0", account="''",
                     version=":model_version_id", operation=":operation_type"),
         _ROW.format(slice=int(Slice.DAYS_BY_ACCOUNT), scope="''", bucket=":day", shard="0", account=":account_id",
                     version="0", operation="''"),
         _ROW.format(slice=int(Slice.ACCOUNT_DAYS_BY_MODEL_OP), scope=":account_id", bucket=":day", shard="0",
                     account="''", version=":model_version_id", operation=":operation_type"),
-        _ROW.format(slice=int(Slice.HOURS_BY_MODEL_OP), scope="''", bucket=":hour", shard=":shard", account="''",
+        _ROW.format(slice=int(Slice.HOURS_BY_MODEL_OP), scope="''", bucket=":hour", shard="0", account="''",
                     version=":model_version_id", operation=":operation_type"),
         _ROW.format(slice=int(Slice.HOURS_BY_ACCOUNT), scope="''", bucket=":hour", shard="0", account=":account_id",
                     version="0", operation="''"),
@@ -105,13 +93,13 @@ ADD_TO_REPORT_ROLLUPS_SQL = (
 ADD_TO_REPORT_ROLLUPS = Statement(ADD_TO_REPORT_ROLLUPS_SQL)
 
 
-def report_rollup_params(record: UsageRecord, shards: int) -> dict[str, Any]:
+def report_rollup_params(record: UsageRecord) -> dict[str, Any]:
     """ADD_TO_REPORT_ROLLUPS's parameters for one usage (the same rows slice_keys names)."""
     occurred = epoch_seconds(record.occurred_at)
     return {
         "quarter": occurred - occurred % QUARTER_HOUR, "hour": occurred - occurred % HOUR,
         "day": occurred - occurred % DAY,
-        "shard": shard_of(record.account_id, shards), "account_id": record.account_id,
+        "account_id": record.account_id,
         "model_version_id": record.model_version_id, "operation_type": record.operation_type,
         "calls": 1, "successful_calls": 1 if record.success else 0,
         "tokens_input": record.counts.tokens_input, "tokens_output": record.counts.tokens_output,
@@ -173,12 +161,12 @@ def _fold_sql() -> str:
         f"hourly AS (INSERT INTO usage_rollups_hourly ({', '.join(_HOURLY_KEY + _HOURLY_SUMS)}) "
         f"SELECT to_timestamp({h}), u.account_id, u.model_version_id, u.operation_type, u.success, {hourly_sums} "
         "FROM u GROUP BY 1, 2, 3, 4, 5 "
-        f"{upsert('usage_rollups_hourly', _HOURLY_KEY, _HOURLY_SUMS)} RETURNING 1), "
+        f"{upsert('usage_rollups_hourly', _HOURLY_KEY, _HOURLY_SUMS)}), "
         f"report AS (INSERT INTO usage_report_rollups ({', '.join(KEY + MEASURES)}) "
         f"SELECT k.slice, k.scope, k.bucket, 0, k.account, k.version, k.operation, {report_sums} "
         f"FROM u CROSS JOIN LATERAL (VALUES {slices}) AS k(slice, scope, bucket, account, version, operation) "
-        f"GROUP BY 1, 2, 3, 4, 5, 6, 7 {upsert('usage_report_rollups', KEY, MEASURES)} RETURNING 1) "
-        "SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM hourly), (SELECT count(*) FROM report)"
+        f"GROUP BY 1, 2, 3, 4, 5, 6, 7 {upsert('usage_report_rollups', KEY, MEASURES)}) "
+        "SELECT count(*) FROM moved"
     )
 
 
@@ -190,5 +178,4 @@ def fold(connection: Any) -> int:
     """PostgreSQL: fold the queue into the rollups in the connection's transaction (begun if none
     is), which the caller commits. How many usages it folded."""
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FOLD_LOCK_KEY})")
-    moved, _hours, _slices = connection.exec_driver_sql(FOLD_SQL).one()
-    return int(moved)
+    return int(connection.exec_driver_sql(FOLD_SQL).scalar_one())

@@ -55,7 +55,7 @@ def _expected(factory: SqlUnitOfWorkFactory) -> tuple[dict[Any, list[Any]], dict
     with factory() as uow:
         for row in uow.connection.execute(select(usage)):
             at = epoch_seconds(row.occurred_at)
-            for key in slice_keys(row.account_id, at, row.model_version_id, row.operation_type, 1):
+            for key in slice_keys(row.account_id, at, row.model_version_id, row.operation_type):
                 sums = report[key]
                 for i, value in enumerate((1, 1 if row.success else 0, row.tokens_input, row.tokens_output,
                                            row.credits_used, row.cost_usd_input, row.cost_usd_output)):
